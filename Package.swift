@@ -1,0 +1,43 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+// Module rules (DESIGN.md): BenchCore, Protocols, Checker and Simulation are pure — no sockets,
+// files, threads or wall clock. Only Runtime, LogStore, LoadGen and Experiment do I/O; only
+// `bench` parses arguments. Tests/ArchitectureTests checks the imports.
+// The simulator is generic over the replica type and runs in other modules (tests, Experiment):
+// without cross-module optimization every step goes through unspecialized generic code.
+let crossModule: [SwiftSetting] = [.unsafeFlags(["-cross-module-optimization"], .when(configuration: .release))]
+
+let package = Package(
+    name: "ConsensusBench",
+    products: [
+        .executable(name: "bench", targets: ["bench"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-collections", from: "1.6.0"),
+        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
+    ],
+    targets: [
+        .target(name: "BenchCore", swiftSettings: crossModule),
+        .target(name: "Protocols", dependencies: ["BenchCore"], swiftSettings: crossModule),
+        .target(name: "Checker", dependencies: ["BenchCore"]),
+        .target(name: "Simulation", dependencies: [
+            "BenchCore", "Checker",
+            .product(name: "HeapModule", package: "swift-collections"),
+        ], swiftSettings: crossModule),
+        .target(name: "LoadGen", dependencies: [
+            "BenchCore", "Checker",
+            .product(name: "Histogram", package: "hdrhistogram-swift"),
+        ]),
+        .target(name: "Experiment", dependencies: ["BenchCore", "Protocols", "Checker", "Simulation", "LoadGen"]),
+        .executableTarget(name: "bench", dependencies: [
+            "Experiment", "BenchCore",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+        .testTarget(name: "BenchCoreTests", dependencies: ["BenchCore"]),
+        .testTarget(name: "CheckerTests", dependencies: ["Checker", "BenchCore"]),
+        .testTarget(name: "SimulationTests", dependencies: ["BenchCore", "Protocols", "Checker", "Simulation"]),
+        .testTarget(name: "ArchitectureTests"),
+    ]
+)

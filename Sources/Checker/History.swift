@@ -1,0 +1,77 @@
+import BenchCore
+
+/// What a client operation did, as far as the checker needs to know. Values are identified by
+/// their tags (`Value.tag`); tag 0 means "absent".
+public enum OperationKind: UInt8, Hashable, Sendable {
+    case read = 1
+    case write = 2
+    case compareAndSet = 3
+}
+
+/// How an operation ended, from the client's side.
+public enum OperationStatus: UInt8, Hashable, Sendable {
+    /// The client got an answer: the operation took effect (for a failed compare-and-set,
+    /// it took effect as a read that saw `observed`).
+    case ok = 1
+    /// The operation certainly did not take effect (the replica refused it before accepting it).
+    case failed = 2
+    /// The client does not know: it timed out or the replica lost authority. The operation may
+    /// take effect at any time after its invocation, or never.
+    case unknown = 3
+}
+
+/// One client operation in a history.
+public struct ClientOperation: Hashable, Sendable {
+    public var client: ClientID
+    public var key: Key
+    public var kind: OperationKind
+    /// The tag written (write; compare-and-set's new value). 0 for a read.
+    public var written: UInt64
+    /// Compare-and-set's expected tag (0: expects the key absent).
+    public var expected: UInt64
+    /// The tag a read returned, or the current tag a failed compare-and-set reported (0: absent).
+    public var observed: UInt64
+    /// For an ok compare-and-set: whether it swapped.
+    public var swapped: Bool
+    public var invoke: Instant
+    /// When the client got its answer; `Instant.distantFuture` when the status is unknown.
+    public var complete: Instant
+    public var status: OperationStatus
+
+    public init(client: ClientID, key: Key, kind: OperationKind, written: UInt64 = 0, expected: UInt64 = 0,
+                observed: UInt64 = 0, swapped: Bool = false, invoke: Instant, complete: Instant,
+                status: OperationStatus) {
+        self.client = client
+        self.key = key
+        self.kind = kind
+        self.written = written
+        self.expected = expected
+        self.observed = observed
+        self.swapped = swapped
+        self.invoke = invoke
+        self.complete = status == .unknown ? .distantFuture : complete
+        self.status = status
+    }
+
+    /// A completed read.
+    public static func read(_ client: ClientID, key: Key, observed: UInt64, invoke: Instant, complete: Instant) -> ClientOperation {
+        ClientOperation(client: client, key: key, kind: .read, observed: observed, invoke: invoke, complete: complete, status: .ok)
+    }
+
+    /// A write that completed (`status: .ok`), failed, or whose outcome is unknown.
+    public static func write(_ client: ClientID, key: Key, value: UInt64, invoke: Instant, complete: Instant,
+                             status: OperationStatus = .ok) -> ClientOperation {
+        ClientOperation(client: client, key: key, kind: .write, written: value, invoke: invoke, complete: complete, status: status)
+    }
+}
+
+/// Every operation of a run, in no particular order. Clients append; the checker sorts what it needs.
+public struct History: Hashable, Sendable {
+    public var operations: [ClientOperation]
+
+    public init(_ operations: [ClientOperation] = []) { self.operations = operations }
+
+    public mutating func append(_ operation: ClientOperation) { operations.append(operation) }
+    public mutating func append(contentsOf other: History) { operations.append(contentsOf: other.operations) }
+    public var count: Int { operations.count }
+}

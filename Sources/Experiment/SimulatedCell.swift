@@ -1,0 +1,129 @@
+import BenchCore
+import Checker
+import LoadGen
+import Simulation
+
+/// The figures of one finished cell repetition, whatever mode it ran in.
+public struct CellOutcome: Sendable {
+    public var row: ResultRow
+    public var histogram: LatencyHistogram
+    public var throughput: Double
+    public var verdict: String
+    public var failed: Bool
+}
+
+/// Correctness of a run, in the words of the `verdict` column.
+enum Verdicts {
+    static func linearizability(_ history: History) -> (verdict: String, violations: Int, detail: String?) {
+        switch Linearizability.check(history) {
+        case .linearizable: return ("linearizable", 0, nil)
+        case let .violation(counterexample): return ("NOT-LINEARIZABLE", 1, counterexample.explanation)
+        case let .undecided(reason): return ("undecided", 0, reason)
+        }
+    }
+}
+
+enum SimulatedCell {
+    /// Runs one repetition of `cell` in the simulator.
+    static func run(_ cell: Cell, repetition: Int, seed: UInt64, descriptor: ProtocolDescriptor) throws -> CellOutcome {
+        var options = SimulationOptions()
+        options.seed = seed
+        options.nodes = cell.nodes
+        options.clients.clients = cell.clients
+        options.clients.workload = cell.workload
+        options.faults = cell.faults
+        options.duration = cell.duration + cell.warmup
+        options.warmup = cell.warmup
+        let result = try descriptor.simulate(options, cell.settings.map { ($0.key, $0.value) })
+
+        var histogram = LatencyHistogram()
+        for latency in result.latencies { histogram.record(.nanoseconds(latency)) }
+
+        var violations = result.violations.count
+        var verdict: String
+        switch descriptor.guarantee {
+        case .linearizable:
+            let check = Verdicts.linearizability(result.history)
+            verdict = check.verdict
+            violations += check.violations
+        case .eventual:
+            let report = Staleness.measure(result.history)
+            verdict = "stale-rate:\(format(report.staleReadRate, digits: 4))"
+        case .atomic:
+            verdict = violations == 0 ? "atomic" : "NOT-ATOMIC"
+        }
+        if !result.violations.isEmpty && verdict == "linearizable" { verdict = "INVARIANT-VIOLATED" }
+
+        var row = ResultRow.describing(cell, repetition: repetition, seed: seed)
+        let ops = max(result.opsOK, 1)
+        row["duration_s"] = format(cell.duration.seconds, digits: 3)
+        row["ops_ok"] = "\(result.opsOK)"
+        row["ops_failed"] = "\(result.opsFailed)"
+        row["ops_unknown"] = "\(result.opsUnknown)"
+        row["throughput_ops_s"] = format(result.throughput, digits: 1)
+        row.setLatencies(histogram)
+        row["availability"] = format(result.opsAttempted == 0 ? 0 : Double(result.opsOK) / Double(max(result.opsAttempted, result.opsOK)), digits: 4)
+        row["verdict"] = verdict
+        row["violations"] = "\(violations)"
+        row["leader_changes"] = "\(result.leaderElections)"
+        row["messages_per_op"] = format(Double(result.messages) / Double(ops), digits: 3)
+        row["fsyncs_per_op"] = format(Double(result.fsyncs) / Double(ops), digits: 3)
+        row["cpu_s"] = format(result.cpuTime.seconds, digits: 3)
+        row["allocator"] = "none"
+        row["client_processes"] = "0"
+        row["status"] = "ok"
+        return CellOutcome(row: row, histogram: histogram, throughput: result.throughput, verdict: verdict,
+                           failed: false)
+    }
+}
+
+extension ResultRow {
+    /// The parameter columns of a cell.
+    static func describing(_ cell: Cell, repetition: Int, seed: UInt64) -> ResultRow {
+        var row = ResultRow()
+        row["cell"] = cell.name
+        row["protocol"] = cell.protocolName
+        row["mode"] = cell.mode.rawValue
+        row["nodes"] = "\(cell.nodes)"
+        row["n"] = cell.n.map { "\($0)" } ?? ""
+        row["w"] = cell.w.map { "\($0)" } ?? ""
+        row["r"] = cell.r.map { "\($0)" } ?? ""
+        row["clients"] = "\(cell.clients)"
+        row["read_ratio"] = "\(cell.workload.readRatio)"
+        row["value_size"] = "\(cell.workload.valueSize)"
+        row["keys"] = "\(cell.workload.keys)"
+        row["distribution"] = cell.workload.distribution.description
+        row["drop"] = "\(cell.faults.dropProbability)"
+        row["duplicate"] = "\(cell.faults.duplicateProbability)"
+        var rest = cell.faults
+        rest.dropProbability = 0
+        rest.duplicateProbability = 0
+        row["faults"] = rest.description
+        row["settings"] = cell.settings.map { "\($0.key)=\($0.value)" }.joined(separator: ";")
+        row["seed"] = "\(seed)"
+        row["repetition"] = "\(repetition)"
+        return row
+    }
+
+    mutating func setLatencies(_ histogram: LatencyHistogram) {
+        self["p50_us"] = "\(histogram.percentile(50))"
+        self["p90_us"] = "\(histogram.percentile(90))"
+        self["p99_us"] = "\(histogram.percentile(99))"
+        self["p999_us"] = "\(histogram.percentile(99.9))"
+        self["max_us"] = "\(histogram.max)"
+    }
+}
+
+/// Fixed-point formatting without Foundation's locale-dependent formatters.
+func format(_ value: Double, digits: Int) -> String {
+    guard value.isFinite else { return "\(value)" }
+    var scale = 1.0
+    for _ in 0..<digits { scale *= 10 }
+    let rounded = (value * scale).rounded() / scale
+    var text = "\(rounded)"
+    if text.hasSuffix(".0") { text.removeLast(2) }
+    if text.contains("e") { text = String(format: "%.\(digits)f", value) }
+    return text
+}
+
+import Foundation

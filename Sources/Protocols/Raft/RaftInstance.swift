@@ -1,0 +1,198 @@
+import BenchCore
+
+extension Raft {
+    /// One Raft replica. Feed it inputs with `handle`; it never does I/O.
+    public struct Instance: Replica {
+        public typealias Message = Raft.Message
+        public typealias Settings = Raft.Settings
+        public static let name = "raft"
+
+        public let id: NodeID
+        public let cluster: ClusterConfig
+        public let settings: Settings
+        var random: SeededGenerator
+
+        // Persistent state (§5, Figure 2): written through `Effects.persist` before it is relied on.
+        public internal(set) var currentTerm: Term
+        public internal(set) var votedFor: NodeID?
+        public internal(set) var log: Log
+
+        // Volatile state.
+        public internal(set) var role: Role = .follower
+        public internal(set) var leader: NodeID?
+        public internal(set) var commitIndex: LogIndex = .zero
+        public internal(set) var lastApplied: LogIndex = .zero
+        /// The highest index known to be on this replica's own disk (a leader counts itself toward a
+        /// majority only up to here).
+        public internal(set) var persistedIndex: LogIndex = .zero
+        public internal(set) var store = KeyValueStore()
+
+        /// When this replica last heard from a leader of its term (for pre-vote and the §4.2.3 rule).
+        var lastLeaderContact: Instant?
+        var votes: Set<NodeID> = []
+
+        /// Leader state: one progress record per follower, in member order.
+        var progress: [Raft.Progress] = []
+        var quorumCheckDeadline: Instant = .zero
+        var reads = Raft.ReadQueue()
+        /// Safety anomalies this replica observed (reported by `invariants()`; never expected).
+        public internal(set) var anomalies: [String] = []
+
+        /// Counts for the simulator's and the runtime's statistics.
+        public internal(set) var statistics = Statistics()
+
+        public struct Statistics: Hashable, Sendable {
+            public var electionsStarted = 0
+            public var termsLed = 0
+        }
+
+        public init(id: NodeID, cluster: ClusterConfig, settings: Settings, recovered: RecoveredState,
+                    random: inout some RandomNumberGenerator) {
+            precondition(cluster.members.contains(id), "\(id) is not a member of \(cluster.members)")
+            precondition(settings.heartbeatInterval < settings.electionTimeout, "heartbeats must come faster than elections")
+            self.id = id
+            self.cluster = cluster
+            self.settings = settings
+            self.random = SeededGenerator(from: &random)
+            self.currentTerm = recovered.hardState.term
+            self.votedFor = recovered.hardState.vote
+            self.log = Log(recovered: recovered.entries)
+            // What was recovered is on disk.
+            self.persistedIndex = log.lastIndex
+        }
+
+        public var status: ReplicaStatus {
+            ReplicaStatus(role: role, term: currentTerm, leader: leader, commitIndex: commitIndex)
+        }
+
+        var peers: some Sequence<NodeID> { cluster.members.lazy.filter { $0 != id } }
+        var isLeader: Bool { role == .leader }
+
+        public mutating func handle(_ input: Input<Message>, now: Instant, into out: inout Effects<Message>) {
+            switch input {
+            case .start:
+                resetElectionTimer(now: now, into: &out)
+            case let .message(from, message):
+                guard cluster.members.contains(from), from != id else { return }
+                onMessage(message, from: from, now: now, into: &out)
+            case let .request(request):
+                onRequest(request, now: now, into: &out)
+            case let .timer(timer):
+                if timer == Raft.Timers.election { onElectionTimeout(now: now, into: &out) }
+                else if timer == Raft.Timers.heartbeat { onHeartbeatTimer(now: now, into: &out) }
+            case let .persisted(through, term):
+                onPersisted(through: through, term: term, into: &out)
+            case .flush:
+                onFlush(now: now, into: &out)
+            }
+        }
+
+        mutating func onMessage(_ message: Message, from: NodeID, now: Instant, into out: inout Effects<Message>) {
+            switch message {
+            case let .voteRequest(m): onVoteRequest(m, from: from, now: now, into: &out)
+            case let .voteResponse(m): onVoteResponse(m, from: from, now: now, into: &out)
+            case let .appendEntries(m): onAppendEntries(m, from: from, now: now, into: &out)
+            case let .appendResponse(m): onAppendResponse(m, from: from, now: now, into: &out)
+            case let .heartbeat(m): onHeartbeat(m, from: from, now: now, into: &out)
+            case let .heartbeatResponse(m): onHeartbeatResponse(m, from: from, now: now, into: &out)
+            }
+        }
+
+        // MARK: Terms and roles
+
+        var hardState: HardState { HardState(term: currentTerm, vote: votedFor) }
+
+        /// Moves to `term` as a follower (a higher term seen anywhere, §5.1), persisting the change.
+        mutating func becomeFollower(term: Term, leader: NodeID?, now: Instant, into out: inout Effects<Message>) {
+            precondition(term >= currentTerm, "terms never go back")
+            let wasLeader = isLeader
+            if term > currentTerm {
+                currentTerm = term
+                votedFor = nil
+                out.persist(hardState)
+            }
+            role = .follower
+            self.leader = leader
+            votes = []
+            if wasLeader { stepDownAsLeader(into: &out) }
+            resetElectionTimer(now: now, into: &out)
+        }
+
+        /// Leadership ended: answer what this leader can no longer vouch for.
+        mutating func stepDownAsLeader(into out: inout Effects<Message>) {
+            out.cancelTimer(Raft.Timers.heartbeat)
+            progress = []
+            // Uncommitted entries may still commit under the next leader, or vanish: the client must ask again.
+            var index = commitIndex.next
+            while index <= log.lastIndex {
+                if case let .command(request) = log[index].payload { out.reply(ClientReply(to: request, .unknown)) }
+                index = index.next
+            }
+            for read in reads.drainAll() { out.reply(ClientReply(to: read.request, .notLeader(hint: nil))) }
+        }
+
+        mutating func resetElectionTimer(now: Instant, into out: inout Effects<Message>) {
+            let base = settings.electionTimeout.nanoseconds
+            let jitter = Int64(random.next() % UInt64(base))
+            out.setTimer(Raft.Timers.election, at: now + .nanoseconds(base + jitter))
+        }
+
+        // MARK: Client requests
+
+        mutating func onRequest(_ request: ClientRequest, now: Instant, into out: inout Effects<Message>) {
+            guard isLeader else {
+                out.reply(ClientReply(to: request, .notLeader(hint: leader)))
+                return
+            }
+            if request.command.isReadOnly && settings.readMode == .readIndex {
+                enqueueRead(request, into: &out)
+                return
+            }
+            guard Int(log.lastIndex.rawValue - commitIndex.rawValue) < settings.uncommittedEntriesMax else {
+                out.reply(ClientReply(to: request, .rejected(code: Raft.RejectCode.overloaded)))
+                return
+            }
+            appendAsLeader(.command(request), into: &out)
+        }
+
+        /// Appends to the leader's own log and starts its disk write; followers get the entry on
+        /// the next flush (batching) while this write is in flight (pipelining).
+        mutating func appendAsLeader(_ payload: EntryPayload, into out: inout Effects<Message>) {
+            let entry = LogEntry(index: log.lastIndex.next, term: currentTerm, payload: payload)
+            log.append(entry)
+            out.append(entry)
+            if cluster.size == 1 { return }
+        }
+
+        // MARK: Durability
+
+        mutating func onPersisted(through index: LogIndex, term: Term, into out: inout Effects<Message>) {
+            // A report for entries since truncated names a term the log no longer holds there.
+            guard log.term(at: index) == term, index > persistedIndex else { return }
+            persistedIndex = index
+            if isLeader { advanceCommit(into: &out) }
+        }
+
+        // MARK: Applying
+
+        /// Applies committed entries in order; a leader answers the clients whose commands they carry.
+        mutating func applyCommitted(into out: inout Effects<Message>) {
+            while lastApplied < commitIndex {
+                lastApplied = lastApplied.next
+                let entry = log[lastApplied]
+                if case let .command(request) = entry.payload {
+                    let outcome = store.apply(request)
+                    if isLeader { out.reply(ClientReply(to: request, outcome)) }
+                }
+            }
+            if isLeader { serveReadyReads(into: &out) }
+        }
+
+        mutating func setCommitIndex(_ index: LogIndex, into out: inout Effects<Message>) {
+            guard index > commitIndex else { return }
+            precondition(index <= log.lastIndex, "commit index \(index) beyond the log's end \(log.lastIndex)")
+            commitIndex = index
+            applyCommitted(into: &out)
+        }
+    }
+}

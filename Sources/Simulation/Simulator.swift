@@ -1,0 +1,579 @@
+import BenchCore
+import Checker
+import HeapModule
+import Foundation  // log() only: the simulator does no I/O and reads no clock
+
+/// A deterministic discrete-event simulation of a cluster of `R` replicas and their clients, on a
+/// virtual clock driven by one seeded generator. The network delays, drops, duplicates and
+/// reorders messages and honours partitions; nodes crash (losing whatever was not yet synced) and
+/// restart from their disks; clocks drift; the disk takes time; each node's CPU costs time per
+/// message and byte. Same options, same run: every event is folded into `traceHash`.
+public final class Simulator<R: Replica> {
+    public let options: SimulationOptions
+    let settings: R.Settings
+    let cluster: ClusterConfig
+    var random: SeededGenerator
+    var nodes: [SimNode<R>]
+    var clients: [SimClient]
+    let workload: WorkloadGenerator
+    var queue = Heap<QueuedEvent>()
+    var slots = EventSlots<R.Message>()
+    var nextSeq: UInt64 = 0
+    var nextTimerGeneration: UInt64 = 0
+    public private(set) var now: Instant = .zero
+
+    // Network state.
+    var dropProbability: Double
+    /// blocked[i × n + j]: messages from node i to node j are lost (the current partition).
+    var blocked: [Bool]
+
+    // Per-step scratch, reused so a step allocates nothing of its own.
+    var effects = Effects<R.Message>()
+    var scratch = WireWriter(capacity: 4_096)
+
+    // Checks run after every step when `options.checkEveryStep`.
+    var oracle: ((NodeID, R, Instant) -> String?)?
+    var restartHook: ((NodeID) -> Void)?
+
+    // What the run measured.
+    var result: SimulationResult
+    var hasher = TraceHasher()
+    var leaderTerms: Set<Term> = []
+    var lastLeader: NodeID?
+    var clientsStopped = false
+
+    /// Builds the cluster and its clients; nothing runs until `run()`.
+    public init(options: SimulationOptions, settings: R.Settings) {
+        precondition(options.nodes >= 1, "a cluster has at least one node")
+        precondition(options.clients.clients >= 0, "client count cannot be negative")
+        precondition(options.warmup <= options.duration, "warm-up longer than the run")
+        self.options = options
+        self.settings = settings
+        self.cluster = ClusterConfig(size: options.nodes)
+        self.random = SeededGenerator(seed: options.seed)
+        self.nodes = cluster.members.map { SimNode(id: $0) }
+        self.workload = WorkloadGenerator(spec: options.clients.workload)
+        self.dropProbability = options.faults.dropProbability
+        self.blocked = Array(repeating: false, count: options.nodes * options.nodes)
+        self.result = SimulationResult(options: options, history: History(), latencies: [])
+        self.clients = []
+        for i in 0..<options.clients.clients {
+            clients.append(SimClient(index: i, random: &random, nodes: options.nodes))
+        }
+        // Clocks: a fixed offset within ±skew and a rate within ±drift for each node.
+        let skew = options.faults.clockSkewMax.nanoseconds
+        for i in nodes.indices {
+            if skew > 0 { nodes[i].clockOffset = Int64(random.next() % UInt64(2 * skew + 1)) - skew }
+            if options.faults.clockDriftPPM > 0 {
+                nodes[i].clockDriftPPM = (random.nextUnit() * 2 - 1) * options.faults.clockDriftPPM
+            }
+        }
+    }
+
+    /// Installs a check run after every step of every node (when `checkEveryStep`); it returns a
+    /// violation or nil. `onRestart` tells the oracle a node lost its volatile state.
+    public func setOracle(_ check: @escaping (NodeID, R, Instant) -> String?, onRestart: ((NodeID) -> Void)? = nil) {
+        oracle = check
+        restartHook = onRestart
+    }
+
+    /// The replica on node `id`, if it is up (for tests and oracles).
+    public func replica(_ id: NodeID) -> R? { nodes[index(of: id)].replica }
+
+    /// The node that currently believes it leads with the highest term, if any.
+    public var currentLeader: NodeID? {
+        var best: (NodeID, Term)?
+        for node in nodes {
+            guard let status = node.replica?.status, status.role == .leader else { continue }
+            if best == nil || status.term > best!.1 { best = (node.id, status.term) }
+        }
+        return best?.0
+    }
+
+    func index(of id: NodeID) -> Int { Int(id.rawValue) - 1 }
+
+    func schedule(_ kind: EventKind<R.Message>, at time: Instant) {
+        precondition(time >= now, "events cannot be scheduled in the past")
+        nextSeq += 1
+        queue.insert(QueuedEvent(time: time, seq: nextSeq, slot: slots.store(kind)))
+    }
+
+    // MARK: Running
+
+    /// Runs to the end and returns what was measured. A run is used once.
+    public func run() -> SimulationResult {
+        for i in nodes.indices { boot(i) }
+        for i in clients.indices {
+            // Clients start spread over the first millisecond.
+            let start = Instant(nanoseconds: Int64(clients[i].random.next() % 1_000_000))
+            clients[i].token += 1
+            schedule(.clientWake(client: i, token: clients[i].token), at: start)
+        }
+        for (i, fault) in options.faults.events.enumerated() {
+            schedule(.fault(index: i), at: .zero + fault.at)
+        }
+        let stopAt = Instant.zero + options.duration
+        schedule(.stopClients, at: stopAt)
+        // After clients stop, outstanding operations get until their deadlines to finish.
+        let endAt = stopAt + options.clients.operationDeadline + options.clients.requestTimeout
+
+        while let event = queue.popMin() {
+            if event.time > endAt { break }
+            precondition(event.time >= now, "time runs forward")
+            now = event.time
+            result.events += 1
+            if result.events > options.eventsMax {
+                record(violation: "event limit \(options.eventsMax) reached")
+                break
+            }
+            dispatch(slots.take(event.slot))
+            if clientsStopped && clients.allSatisfy({ $0.current == nil }) { break }
+        }
+        finishOutstandingOperations()
+        result.endTime = now
+        result.traceHash = hasher.value
+        result.leaderElections = leaderTerms.count
+        return result
+    }
+
+    func dispatch(_ kind: EventKind<R.Message>) {
+        hasher.mix(now)
+        switch kind {
+        case let .deliver(node, from, message, size, incarnation):
+            hasher.mix(1); hasher.mix(node); hasher.mix(Int(from.rawValue)); hasher.mix(size)
+            guard nodes[node].incarnation == incarnation, nodes[node].isUp,
+                  canReach(index(of: from), node) else { return }
+            enqueue(.message(from: from, message), at: node)
+        case let .request(node, request, _):
+            hasher.mix(2); hasher.mix(node); hasher.mix(request.seq)
+            guard nodes[node].isUp else { return }
+            enqueue(.request(request), at: node)
+        case let .process(node, incarnation):
+            hasher.mix(3); hasher.mix(node)
+            guard nodes[node].incarnation == incarnation, nodes[node].isUp else { return }
+            nodes[node].processScheduled = false
+            process(node)
+        case let .timer(node, timer, generation, incarnation):
+            hasher.mix(4); hasher.mix(node); hasher.mix(UInt64(timer.rawValue))
+            guard nodes[node].incarnation == incarnation, nodes[node].isUp,
+                  nodes[node].timerGenerations[timer] == generation else { return }
+            nodes[node].timerGenerations[timer] = nil
+            enqueue(.timer(timer), at: node)
+        case let .diskDone(node, incarnation):
+            hasher.mix(5); hasher.mix(node)
+            guard nodes[node].incarnation == incarnation, nodes[node].isUp else { return }
+            completeSync(node)
+        case let .reply(client, reply):
+            hasher.mix(6); hasher.mix(client); hasher.mix(reply.seq)
+            onReply(reply, client: client)
+        case let .clientWake(client, token):
+            hasher.mix(7); hasher.mix(client)
+            guard clients[client].token == token else { return }
+            onClientWake(client)
+        case let .fault(index):
+            hasher.mix(8); hasher.mix(index)
+            apply(options.faults.events[index].action)
+        case .stopClients:
+            hasher.mix(9)
+            clientsStopped = true
+            for i in clients.indices { clients[i].stopped = true }
+        }
+    }
+
+    // MARK: Nodes
+
+    func boot(_ i: Int) {
+        precondition(!nodes[i].isUp, "booting a node that is up")
+        var rng = SeededGenerator(from: &random)
+        nodes[i].replica = R(id: nodes[i].id, cluster: cluster, settings: settings, recovered: nodes[i].durable, random: &rng)
+        nodes[i].crashedAt = nil
+        nodes[i].busyUntil = max(nodes[i].busyUntil, now)
+        enqueue(.start, at: i)
+    }
+
+    func enqueue(_ input: Input<R.Message>, at i: Int) {
+        nodes[i].inbox.append(input)
+        if !nodes[i].processScheduled {
+            nodes[i].processScheduled = true
+            schedule(.process(node: i, incarnation: nodes[i].incarnation), at: max(now, nodes[i].busyUntil))
+        }
+    }
+
+    func cost(bytes: Int) -> Duration {
+        options.cost.perMessage + .nanoseconds(Int64(Double(bytes) * options.cost.nanosecondsPerByte))
+    }
+
+    func size(of message: R.Message) -> Int {
+        scratch.removeAll()
+        message.encode(to: &scratch)
+        return scratch.count + FrameHeader.size
+    }
+
+    /// Handles a batch of queued inputs, then `.flush`, and carries out the effects once the CPU
+    /// time the batch costs has passed.
+    func process(_ i: Int) {
+        precondition(nodes[i].isUp, "processing on a crashed node")
+        // Move the replica out of the node while it runs, so its storage (the log, the store) stays
+        // uniquely referenced and mutates in place instead of being copied on every step.
+        guard var replica = nodes[i].replica.take() else { return }
+        let local = nodes[i].localTime(now)
+        var cpu = Duration.zero
+        effects.removeAll()
+        let batch = nodes[i].takeInbox(max: options.cost.batchInputsMax)
+        for input in batch {
+            switch input {
+            case let .message(_, message): cpu = cpu + cost(bytes: size(of: message))
+            case .request: cpu = cpu + cost(bytes: 64)
+            default: cpu = cpu + options.cost.perMessage
+            }
+            replica.handle(input, now: local, into: &effects)
+        }
+        replica.handle(.flush, now: local, into: &effects)
+        for envelope in effects.messages { cpu = cpu + cost(bytes: size(of: envelope.message)) }
+        for envelope in effects.messagesAfterDurable { cpu = cpu + cost(bytes: size(of: envelope.message)) }
+        cpu = cpu + options.cost.perMessage * Int64(effects.replies.count)
+        nodes[i].replica = replica
+        result.cpuTime = result.cpuTime + cpu
+        let done = now + cpu
+        nodes[i].busyUntil = done
+        carryOut(node: i, at: done)
+        if nodes[i].inboxCount > 0 {
+            nodes[i].processScheduled = true
+            schedule(.process(node: i, incarnation: nodes[i].incarnation), at: done)
+        }
+        observe(i, replica)
+    }
+
+    /// Carries out `effects` for node `i`, in the order `Effects` documents.
+    func carryOut(node i: Int, at time: Instant) {
+        if !effects.writes.isEmpty {
+            nodes[i].pending.append(contentsOf: effects.writes)
+            nodes[i].issuedSeq += UInt64(effects.writes.count)
+            if nodes[i].syncingCount == 0 { startSync(i, at: time) }
+        }
+        for envelope in effects.messages { send(envelope.message, from: i, to: envelope.to, at: time) }
+        for envelope in effects.messagesAfterDurable {
+            if nodes[i].durableSeq >= nodes[i].issuedSeq {
+                send(envelope.message, from: i, to: envelope.to, at: time)
+            } else {
+                nodes[i].deferred.append((nodes[i].issuedSeq, envelope))
+            }
+        }
+        for reply in effects.replies {
+            let client = Int(reply.client.rawValue) - 1
+            guard clients.indices.contains(client) else { continue }
+            schedule(.reply(client: client, reply), at: time + networkDelay())
+        }
+        for timer in effects.timers {
+            switch timer {
+            case let .set(id, deadline):
+                nextTimerGeneration += 1
+                let generation = nextTimerGeneration
+                nodes[i].timerGenerations[id] = generation
+                schedule(.timer(node: i, id, generation: generation, incarnation: nodes[i].incarnation),
+                         at: max(time, nodes[i].trueTime(deadline)))
+            case let .cancel(id):
+                nodes[i].timerGenerations[id] = nil
+            }
+        }
+    }
+
+    func startSync(_ i: Int, at time: Instant) {
+        precondition(nodes[i].syncingCount == 0, "one sync at a time per disk")
+        guard !nodes[i].pending.isEmpty else { return }
+        nodes[i].syncingCount = nodes[i].pending.count
+        var bytes = 0
+        for write in nodes[i].pending { bytes += write.approximateSize }
+        let duration = options.disk.syncLatency + options.faults.slowDisk
+            + .nanoseconds(Int64(Double(bytes) * options.disk.nanosecondsPerByte))
+        result.fsyncs += 1
+        schedule(.diskDone(node: i, incarnation: nodes[i].incarnation), at: time + duration)
+    }
+
+    /// A sync finished: its writes are durable, the messages waiting on them go out, and the
+    /// replica hears `.persisted` for the last entry the sync carried.
+    func completeSync(_ i: Int) {
+        let count = nodes[i].syncingCount
+        precondition(count > 0 && count <= nodes[i].pending.count, "a sync completes what it started")
+        var lastEntry: LogEntry?
+        for write in nodes[i].pending[..<count] {
+            nodes[i].durable.apply(write)
+            if case let .entry(entry) = write { lastEntry = entry }
+        }
+        nodes[i].pending.removeFirst(count)
+        nodes[i].syncingCount = 0
+        nodes[i].durableSeq += UInt64(count)
+        var released = 0
+        for item in nodes[i].deferred {
+            guard item.seq <= nodes[i].durableSeq else { break }
+            send(item.envelope.message, from: i, to: item.envelope.to, at: now)
+            released += 1
+        }
+        if released > 0 { nodes[i].deferred.removeFirst(released) }
+        if let lastEntry { enqueue(.persisted(through: lastEntry.index, term: lastEntry.term), at: i) }
+        if !nodes[i].pending.isEmpty { startSync(i, at: now) }
+    }
+
+    // MARK: Network
+
+    func networkDelay() -> Duration {
+        let jitter = options.network.jitterMean.nanoseconds
+        var delay = options.network.baseLatency.nanoseconds
+        if jitter > 0 {
+            // Exponential by inversion; 1 - u avoids log(0).
+            delay += Int64(-Double(jitter) * log(1 - random.nextUnit()))
+        }
+        let extra = options.faults.extraDelay.nanoseconds
+        let spread = options.faults.extraDelayJitter.nanoseconds
+        if extra > 0 || spread > 0 {
+            delay += extra + (spread > 0 ? Int64(random.next() % UInt64(2 * spread + 1)) - spread : 0)
+        }
+        return .nanoseconds(max(0, delay))
+    }
+
+    func send(_ message: R.Message, from i: Int, to peer: NodeID, at time: Instant) {
+        let j = index(of: peer)
+        guard nodes.indices.contains(j), j != i else { return }
+        let bytes = size(of: message)
+        result.messages += 1
+        result.messageBytes += bytes
+        guard canReach(i, j), !random.chance(dropProbability) else { return }
+        var copies = 1
+        if random.chance(options.faults.duplicateProbability) { copies = 2 }
+        for _ in 0..<copies {
+            var delay = networkDelay()
+            if random.chance(options.faults.reorderProbability) {
+                delay = delay + .nanoseconds(Int64(random.next() % UInt64(max(1, options.faults.reorderWindow.nanoseconds))))
+            }
+            schedule(.deliver(node: j, from: nodes[i].id, message: message, size: bytes, incarnation: nodes[j].incarnation),
+                     at: time + delay)
+        }
+    }
+
+    // MARK: Faults
+
+    func resolve(_ selector: NodeSelector, up: Bool) -> Int? {
+        let candidates = nodes.indices.filter { nodes[$0].isUp == up }
+        guard !candidates.isEmpty else { return nil }
+        switch selector {
+        case let .node(id):
+            let i = index(of: id)
+            return candidates.contains(i) ? i : nil
+        case .leader:
+            if up, let leader = currentLeader { return index(of: leader) }
+            return up ? nil : candidates.min { (nodes[$0].crashedAt ?? now) < (nodes[$1].crashedAt ?? now) }
+        case .follower:
+            let leader = currentLeader.map(index(of:))
+            let followers = candidates.filter { $0 != leader }
+            return followers.isEmpty ? nil : followers[Int(random.next() % UInt64(followers.count))]
+        case .random:
+            if !up { return candidates.min { (nodes[$0].crashedAt ?? now) < (nodes[$1].crashedAt ?? now) } }
+            return candidates[Int(random.next() % UInt64(candidates.count))]
+        }
+    }
+
+    func apply(_ action: FaultAction) {
+        let n = nodes.count
+        switch action {
+        case let .crash(selector):
+            // Never more than a minority down at once: the schedules test safety under minority failures.
+            let down = nodes.count { !$0.isUp }
+            guard down < (n - 1) / 2, let i = resolve(selector, up: true) else { return }
+            crash(i)
+        case let .restart(selector):
+            if let i = resolve(selector, up: false) { boot(i) }
+        case .restartAll:
+            for i in nodes.indices where !nodes[i].isUp { boot(i) }
+        case let .partition(shape):
+            partition(shape)
+        case .heal:
+            for k in blocked.indices { blocked[k] = false }
+        }
+    }
+
+    func crash(_ i: Int) {
+        nodes[i].crash(at: now)
+        restartHook?(nodes[i].id)
+    }
+
+    func partition(_ shape: PartitionShape) {
+        let n = nodes.count
+        var side = Array(repeating: 0, count: n)
+        var bridge: Int?
+        switch shape {
+        case .minority:
+            let size = (n - 1) / 2
+            guard size > 0 else { return }
+            var order = Array(0..<n)
+            for k in stride(from: n - 1, to: 0, by: -1) { order.swapAt(k, Int(random.next() % UInt64(k + 1))) }
+            for i in order.prefix(size) { side[i] = 1 }
+        case .leaderInMinority:
+            guard let leader = currentLeader.map(index(of:)) else { return }
+            side[leader] = 1
+            var others = (0..<n).filter { $0 != leader }
+            for k in stride(from: others.count - 1, to: 0, by: -1) { others.swapAt(k, Int(random.next() % UInt64(k + 1))) }
+            for i in others.prefix(max(0, (n - 1) / 2 - 1)) { side[i] = 1 }
+        case let .isolate(selector):
+            guard let i = resolve(selector, up: true) else { return }
+            side[i] = 1
+        case .bridge:
+            // Two halves that cannot reach each other; one node (the last) reaches both.
+            guard n >= 3 else { return }
+            bridge = n - 1
+            for i in 0..<(n - 1) { side[i] = i < (n - 1) / 2 ? 1 : 2 }
+        case let .sides(groups):
+            for (k, group) in groups.enumerated() {
+                for id in group where nodes.indices.contains(index(of: id)) { side[index(of: id)] = k + 1 }
+            }
+        }
+        for i in 0..<n {
+            for j in 0..<n {
+                blocked[i * n + j] = side[i] != side[j] && i != bridge && j != bridge
+            }
+        }
+    }
+
+    /// Whether a message from node i can reach node j under the current partition.
+    @inline(__always) func canReach(_ i: Int, _ j: Int) -> Bool { !blocked[i * nodes.count + j] }
+
+    // MARK: Clients
+
+    func onClientWake(_ c: Int) {
+        if clients[c].current == nil {
+            guard !clients[c].stopped else { return }
+            startOperation(c)
+            return
+        }
+        // A timeout or the end of a back-off: retry, or give up at the deadline.
+        guard let pending = clients[c].current else { return }
+        if now >= pending.deadline {
+            finish(c, outcome: nil)
+            return
+        }
+        clients[c].current!.uncertain = true
+        clients[c].target = (clients[c].target + 1) % nodes.count
+        sendCurrent(c)
+    }
+
+    func startOperation(_ c: Int) {
+        clients[c].seq += 1
+        let seq = clients[c].seq
+        let command = workload.nextCommand(tag: clients[c].tag(for: seq), &clients[c].random)
+        clients[c].current = SimClient.Pending(
+            request: ClientRequest(client: clients[c].id, seq: seq, command: command),
+            invoke: now, deadline: now + options.clients.operationDeadline)
+        sendCurrent(c)
+    }
+
+    func sendCurrent(_ c: Int) {
+        guard let pending = clients[c].current else { return }
+        let node = clients[c].target
+        schedule(.request(node: node, pending.request, size: 64), at: now + networkDelay())
+        clients[c].token += 1
+        schedule(.clientWake(client: c, token: clients[c].token), at: now + options.clients.requestTimeout)
+    }
+
+    func retry(_ c: Int, after delay: Duration) {
+        clients[c].token += 1
+        schedule(.clientWake(client: c, token: clients[c].token), at: now + delay)
+    }
+
+    func onReply(_ reply: ClientReply, client c: Int) {
+        guard let pending = clients[c].current, pending.request.seq == reply.seq else { return }
+        switch reply.outcome {
+        case .ok, .compareFailed:
+            finish(c, outcome: reply.outcome)
+        case let .notLeader(hint):
+            if let hint, index(of: hint) != clients[c].target {
+                clients[c].target = index(of: hint)
+                sendCurrent(c)
+            } else {
+                clients[c].target = (clients[c].target + 1) % nodes.count
+                retry(c, after: options.clients.retryBackoff)
+            }
+        case .unknown:
+            clients[c].current!.uncertain = true
+            retry(c, after: options.clients.retryBackoff)
+        case .rejected:
+            retry(c, after: options.clients.retryBackoff)
+        }
+    }
+
+    func finish(_ c: Int, outcome: Outcome?) {
+        guard let pending = clients[c].current else { return }
+        clients[c].current = nil
+        let windowStart = Instant.zero + options.warmup
+        let windowEnd = Instant.zero + options.duration
+        if let operation = SimClient.operation(for: pending, client: clients[c].id, outcome: outcome, at: now) {
+            result.history.append(operation)
+        }
+        if pending.invoke >= windowStart && pending.invoke < windowEnd { result.opsAttempted += 1 }
+        // Measured: operations invoked inside the window that ended inside it (so warm-up and
+        // the election at the start do not leak into the figures).
+        if pending.invoke >= windowStart && now < windowEnd {
+            if let outcome, outcome.isApplied {
+                result.opsOK += 1
+                result.latencies.append((now - pending.invoke).nanoseconds)
+            } else if pending.uncertain {
+                result.opsUnknown += 1
+            } else {
+                result.opsFailed += 1
+            }
+        }
+        if clients[c].stopped { return }
+        startOperation(c)
+    }
+
+    /// Operations still outstanding when the run ends are recorded as unknown.
+    func finishOutstandingOperations() {
+        for c in clients.indices {
+            guard var pending = clients[c].current else { continue }
+            pending.uncertain = true
+            if let operation = SimClient.operation(for: pending, client: clients[c].id, outcome: nil, at: now) {
+                result.history.append(operation)
+            }
+            clients[c].current = nil
+        }
+    }
+
+    // MARK: Observation
+
+    func observe(_ i: Int, _ replica: R) {
+        let status = replica.status
+        if status.role == .leader && !leaderTerms.contains(status.term) {
+            leaderTerms.insert(status.term)
+        }
+        if status.role == .leader && lastLeader != nodes[i].id {
+            lastLeader = nodes[i].id
+            result.leaderTimeline.append((now, nodes[i].id))
+        }
+        guard options.checkEveryStep else { return }
+        if let violation = replica.invariants() { record(violation: violation) }
+        if let oracle, let violation = oracle(nodes[i].id, replica, now) { record(violation: violation) }
+    }
+
+    func record(violation: String) {
+        if result.violations.count < 20 { result.violations.append("at \(now): \(violation)") }
+    }
+}
+
+extension StorageWrite {
+    /// Bytes this write takes on disk, near enough for the disk model.
+    var approximateSize: Int {
+        switch self {
+        case .hardState: 40
+        case .truncate: 24
+        case let .entry(entry):
+            switch entry.payload {
+            case .noop: 32
+            case let .record(bytes): 32 + bytes.count
+            case let .command(request):
+                switch request.command {
+                case .get: 48
+                case let .put(_, value): 56 + value.size
+                case let .compareAndSet(_, expected, new): 60 + (expected?.size ?? 0) + new.size
+                }
+            }
+        }
+    }
+}
