@@ -166,7 +166,7 @@ public struct SettingError: Error, Hashable, Sendable, CustomStringConvertible {
 
 /// A replicated protocol, as a deterministic state machine: one input in, effects out. No I/O,
 /// no clock, no unseeded randomness; the same value runs in the simulator and in a node process.
-public protocol Replica {
+public protocol Replica: SendableMetatype {
     associatedtype Message: WireCodable & Sendable
     associatedtype Settings: ReplicaSettings
 

@@ -75,3 +75,31 @@ public struct History: Hashable, Sendable {
     public mutating func append(contentsOf other: History) { operations.append(contentsOf: other.operations) }
     public var count: Int { operations.count }
 }
+
+extension ClientOperation {
+    /// The history record of a finished client operation, or nil for one that leaves no trace
+    /// (a read that did not complete has no effect to check).
+    public init?(_ finished: FinishedOperation) {
+        let status: OperationStatus
+        if finished.succeeded { status = .ok } else { status = finished.uncertain ? .unknown : .failed }
+        let client = finished.request.client
+        // The operation was invoked when it was first sent; an open-loop client's intended start
+        // (earlier) is for latency, not for real-time order.
+        let invoke = finished.firstSent
+        let complete = finished.complete
+        switch finished.request.command {
+        case let .get(key):
+            guard status == .ok, case let .ok(value) = finished.outcome else { return nil }
+            self = .read(client, key: key, observed: value?.tag ?? 0, invoke: invoke, complete: complete)
+        case let .put(key, value):
+            self = .write(client, key: key, value: value.tag, invoke: invoke, complete: complete, status: status)
+        case let .compareAndSet(key, expected, new):
+            var observed: UInt64 = 0
+            var swapped = false
+            if case .ok = finished.outcome { swapped = true }
+            if case let .compareFailed(current) = finished.outcome { observed = current?.tag ?? 0 }
+            self.init(client: client, key: key, kind: .compareAndSet, written: new.tag, expected: expected?.tag ?? 0,
+                      observed: observed, swapped: swapped, invoke: invoke, complete: complete, status: status)
+        }
+    }
+}

@@ -1,6 +1,7 @@
 import BenchCore
 import Checker
 import Protocols
+import Runtime
 import Simulation
 
 /// What correctness means for a protocol, and so how its runs are checked.
@@ -29,6 +30,8 @@ public struct ProtocolDescriptor: Sendable {
     public let validateSettings: @Sendable ([(String, String)]) throws(SettingError) -> Void
     /// Runs one simulated cell.
     let simulate: @Sendable (SimulationOptions, [(String, String)]) throws(SettingError) -> SimulationResult
+    /// Runs a node process until it is stopped.
+    let runNode: @Sendable (NodeConfig) throws -> Void
 }
 
 extension ProtocolDescriptor {
@@ -43,7 +46,8 @@ extension ProtocolDescriptor {
                 let simulator = Simulator<R>(options: options, settings: settings)
                 LogOracle<R>().install(on: simulator)
                 return simulator.run()
-            })
+            },
+            runNode: nodeRunner(R.self))
     }
 }
 

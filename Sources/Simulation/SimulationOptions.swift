@@ -32,12 +32,8 @@ public struct CostModel: Hashable, Sendable {
 public struct ClientModel: Hashable, Sendable {
     public var clients: Int = 8
     public var workload = WorkloadSpec(keys: 100, distribution: .uniform, readRatio: 0.5, valueSize: 64)
-    /// How long a client waits for an answer before it tries another replica (same seq).
-    public var requestTimeout: Duration = .milliseconds(100)
-    /// How long a client keeps retrying one operation before it records the outcome as unknown.
-    public var operationDeadline: Duration = .seconds(2)
-    /// The pause before retrying after a refusal without a leader hint.
-    public var retryBackoff: Duration = .milliseconds(5)
+    /// Timeouts, deadline and back-off of each session (shared with the real load generator).
+    public var session = ClientSession.Settings()
     public init() {}
 }
 
@@ -64,7 +60,7 @@ public struct SimulationOptions: Hashable, Sendable, CustomStringConvertible {
     public var description: String {
         "seed=\(seed) nodes=\(nodes) duration=\(duration) warmup=\(warmup) clients=\(clients.clients) "
             + "keys=\(clients.workload.keys) dist=\(clients.workload.distribution) reads=\(clients.workload.readRatio) "
-            + "value=\(clients.workload.valueSize) timeout=\(clients.requestTimeout) deadline=\(clients.operationDeadline) "
+            + "value=\(clients.workload.valueSize) timeout=\(clients.session.requestTimeout) deadline=\(clients.session.operationDeadline) "
             + "net=\(network.baseLatency)+exp(\(network.jitterMean)) disk=\(disk.syncLatency)+\(disk.nanosecondsPerByte)ns/B "
             + "cpu=\(cost.perMessage)+\(cost.nanosecondsPerByte)ns/B faults=[\(faults)]"
     }

@@ -58,7 +58,7 @@ public final class Simulator<R: Replica> {
         self.result = SimulationResult(options: options, history: History(), latencies: [])
         self.clients = []
         for i in 0..<options.clients.clients {
-            clients.append(SimClient(index: i, random: &random, nodes: options.nodes))
+            clients.append(SimClient(index: i, random: &random, nodes: options.nodes, settings: options.clients.session))
         }
         // Clocks: a fixed offset within ±skew and a rate within ±drift for each node.
         let skew = options.faults.clockSkewMax.nanoseconds
@@ -115,7 +115,7 @@ public final class Simulator<R: Replica> {
         let stopAt = Instant.zero + options.duration
         schedule(.stopClients, at: stopAt)
         // After clients stop, outstanding operations get until their deadlines to finish.
-        let endAt = stopAt + options.clients.operationDeadline + options.clients.requestTimeout
+        let endAt = stopAt + options.clients.session.operationDeadline + options.clients.session.requestTimeout
 
         while let event = queue.popMin() {
             if event.time > endAt { break }
@@ -127,7 +127,7 @@ public final class Simulator<R: Replica> {
                 break
             }
             dispatch(slots.take(event.slot))
-            if clientsStopped && clients.allSatisfy({ $0.current == nil }) { break }
+            if clientsStopped && clients.allSatisfy({ $0.session.isIdle }) { break }
         }
         finishOutstandingOperations()
         result.endTime = now
@@ -439,100 +439,61 @@ public final class Simulator<R: Replica> {
     // MARK: Clients
 
     func onClientWake(_ c: Int) {
-        if clients[c].current == nil {
+        if clients[c].session.isIdle {
             guard !clients[c].stopped else { return }
-            startOperation(c)
-            return
+            let command = workload.nextCommand(tag: clients[c].session.nextTag, &clients[c].random)
+            perform(clients[c].session.start(command, now: now), client: c)
+        } else {
+            perform(clients[c].session.onTimeout(now: now), client: c)
         }
-        // A timeout or the end of a back-off: retry, or give up at the deadline.
-        guard let pending = clients[c].current else { return }
-        if now >= pending.deadline {
-            finish(c, outcome: nil)
-            return
-        }
-        clients[c].current!.uncertain = true
-        clients[c].target = (clients[c].target + 1) % nodes.count
-        sendCurrent(c)
-    }
-
-    func startOperation(_ c: Int) {
-        clients[c].seq += 1
-        let seq = clients[c].seq
-        let command = workload.nextCommand(tag: clients[c].tag(for: seq), &clients[c].random)
-        clients[c].current = SimClient.Pending(
-            request: ClientRequest(client: clients[c].id, seq: seq, command: command),
-            invoke: now, deadline: now + options.clients.operationDeadline)
-        sendCurrent(c)
-    }
-
-    func sendCurrent(_ c: Int) {
-        guard let pending = clients[c].current else { return }
-        let node = clients[c].target
-        schedule(.request(node: node, pending.request, size: 64), at: now + networkDelay())
-        clients[c].token += 1
-        schedule(.clientWake(client: c, token: clients[c].token), at: now + options.clients.requestTimeout)
-    }
-
-    func retry(_ c: Int, after delay: Duration) {
-        clients[c].token += 1
-        schedule(.clientWake(client: c, token: clients[c].token), at: now + delay)
     }
 
     func onReply(_ reply: ClientReply, client c: Int) {
-        guard let pending = clients[c].current, pending.request.seq == reply.seq else { return }
-        switch reply.outcome {
-        case .ok, .compareFailed:
-            finish(c, outcome: reply.outcome)
-        case let .notLeader(hint):
-            if let hint, index(of: hint) != clients[c].target {
-                clients[c].target = index(of: hint)
-                sendCurrent(c)
-            } else {
-                clients[c].target = (clients[c].target + 1) % nodes.count
-                retry(c, after: options.clients.retryBackoff)
+        if let action = clients[c].session.onReply(reply, now: now) { perform(action, client: c) }
+    }
+
+    /// Carries out what a client session asked for.
+    func perform(_ action: ClientSession.Action, client c: Int) {
+        switch action {
+        case let .send(request, node, timeoutAt):
+            schedule(.request(node: node, request, size: 64), at: now + networkDelay())
+            clients[c].token += 1
+            schedule(.clientWake(client: c, token: clients[c].token), at: timeoutAt)
+        case let .wait(until):
+            clients[c].token += 1
+            schedule(.clientWake(client: c, token: clients[c].token), at: until)
+        case let .finished(operation):
+            record(operation)
+            clients[c].token += 1
+            if !clients[c].stopped {
+                // Closed loop: the next operation starts at once.
+                schedule(.clientWake(client: c, token: clients[c].token), at: now)
             }
-        case .unknown:
-            clients[c].current!.uncertain = true
-            retry(c, after: options.clients.retryBackoff)
-        case .rejected:
-            retry(c, after: options.clients.retryBackoff)
         }
     }
 
-    func finish(_ c: Int, outcome: Outcome?) {
-        guard let pending = clients[c].current else { return }
-        clients[c].current = nil
+    func record(_ operation: FinishedOperation) {
+        if let entry = ClientOperation(operation) { result.history.append(entry) }
         let windowStart = Instant.zero + options.warmup
         let windowEnd = Instant.zero + options.duration
-        if let operation = SimClient.operation(for: pending, client: clients[c].id, outcome: outcome, at: now) {
-            result.history.append(operation)
-        }
-        if pending.invoke >= windowStart && pending.invoke < windowEnd { result.opsAttempted += 1 }
+        if operation.intended >= windowStart && operation.intended < windowEnd { result.opsAttempted += 1 }
         // Measured: operations invoked inside the window that ended inside it (so warm-up and
         // the election at the start do not leak into the figures).
-        if pending.invoke >= windowStart && now < windowEnd {
-            if let outcome, outcome.isApplied {
-                result.opsOK += 1
-                result.latencies.append((now - pending.invoke).nanoseconds)
-            } else if pending.uncertain {
-                result.opsUnknown += 1
-            } else {
-                result.opsFailed += 1
-            }
+        guard operation.intended >= windowStart && operation.complete < windowEnd else { return }
+        if operation.succeeded {
+            result.opsOK += 1
+            result.latencies.append(operation.latency.nanoseconds)
+        } else if operation.uncertain {
+            result.opsUnknown += 1
+        } else {
+            result.opsFailed += 1
         }
-        if clients[c].stopped { return }
-        startOperation(c)
     }
 
     /// Operations still outstanding when the run ends are recorded as unknown.
     func finishOutstandingOperations() {
         for c in clients.indices {
-            guard var pending = clients[c].current else { continue }
-            pending.uncertain = true
-            if let operation = SimClient.operation(for: pending, client: clients[c].id, outcome: nil, at: now) {
-                result.history.append(operation)
-            }
-            clients[c].current = nil
+            if let operation = clients[c].session.abandon(now: now) { record(operation) }
         }
     }
 

@@ -108,7 +108,8 @@ extension Raft.Instance {
     /// earlier terms only by committing one of its own) and send it at once as the first heartbeat.
     mutating func becomeLeader(now: Instant, into out: inout Effects<Message>) {
         precondition(role == .candidate, "only a candidate becomes leader")
-        precondition(votedFor == id, "a leader voted for itself")
+        // A candidate has voted for itself; only the deliberately broken double-vote setting can
+        // have given that vote away, and `invariants()` reports it rather than trapping here.
         role = .leader
         leader = id
         votes = []

@@ -1,0 +1,26 @@
+// Plain C references for the Swift rings in RingBuffer, measured in the same run so that a Swift
+// figure is always printed beside what C does on the same box (DESIGN.md, "Benchmarks").
+#ifndef CREFERENCE_H
+#define CREFERENCE_H
+
+#include <stdint.h>
+
+/// Result of one two-thread hand-off run.
+typedef struct {
+    /// Thread start to join, CLOCK_MONOTONIC.
+    uint64_t nanoseconds;
+    /// Wrapping sum of every value received: items * (items + 1) / 2 when nothing was lost.
+    uint64_t checksum;
+} cref_hand_off_result;
+
+/// SPSC ring of the same design as SPSCRing (power-of-two capacity, cached indices, head and tail
+/// 128 bytes apart, C11 acquire/release, batched publish and consume, spin then park with the
+/// same Dekker handshake). A producer thread pushes 1...items in chunks of `batch`; the calling
+/// thread drains up to `batch` at a time. `capacity` must be a power of two >= 2 and >= batch.
+cref_hand_off_result cref_spsc_hand_off(uint64_t items, uint32_t batch, uint32_t capacity);
+
+/// The same hand-off through a bounded queue guarded by one pthread mutex and two condition
+/// variables (not-empty, not-full): up to `batch` items moved per lock acquisition.
+cref_hand_off_result cref_mutex_queue_hand_off(uint64_t items, uint32_t batch, uint32_t capacity);
+
+#endif

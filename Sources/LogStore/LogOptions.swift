@@ -1,0 +1,107 @@
+import BenchCore
+
+/// How a `WriteAheadLog` writes. Every field has a default suitable for a node process.
+public struct LogOptions: Sendable, Hashable {
+    /// Whether a batch is forced to the disk before it is reported durable.
+    public enum SyncMode: String, Sendable, Hashable, CaseIterable {
+        /// One `fdatasync` per batch (and an `fsync` of the directory per new segment): a write
+        /// reported durable survives a power failure.
+        case fdatasync
+        /// No syncs at all: a batch is reported durable once `write` returns, so it survives a
+        /// process crash but not a machine crash. For measuring what durability costs.
+        case none
+    }
+
+    /// A segment that has reached this size takes no more batches; the next batch starts a new
+    /// segment. Batches are never split, so a segment can exceed this by one batch.
+    public var segmentSizeBytes: Int
+    public var syncMode: SyncMode
+    /// Added after every batch's sync (also in `.none` mode, where it stands in for the sync):
+    /// injects a slow disk.
+    public var extraSyncDelay: Duration
+    /// A batch takes at most this many records...
+    public var maxBatchRecords: Int
+    /// ...and stops taking records once its encoded size reaches this many bytes (the record that
+    /// reaches it is included, so a single record larger than this is written alone).
+    public var maxBatchBytes: Int
+    /// Writes the ring between the protocol thread and the appender holds; rounded up to a power
+    /// of two. When it is full, `submit` waits for the appender.
+    public var ringCapacity: Int
+
+    public init(
+        segmentSizeBytes: Int = 64 << 20,
+        syncMode: SyncMode = .fdatasync,
+        extraSyncDelay: Duration = .zero,
+        maxBatchRecords: Int = 4096,
+        maxBatchBytes: Int = 8 << 20,
+        ringCapacity: Int = 16384
+    ) {
+        precondition(segmentSizeBytes > 0, "segmentSizeBytes must be positive")
+        precondition(extraSyncDelay >= .zero, "extraSyncDelay must not be negative")
+        precondition(maxBatchRecords > 0, "maxBatchRecords must be positive")
+        precondition(maxBatchBytes > 0, "maxBatchBytes must be positive")
+        precondition(ringCapacity >= 2, "ringCapacity must be at least 2")
+        self.segmentSizeBytes = segmentSizeBytes
+        self.syncMode = syncMode
+        self.extraSyncDelay = extraSyncDelay
+        self.maxBatchRecords = maxBatchRecords
+        self.maxBatchBytes = maxBatchBytes
+        self.ringCapacity = ringCapacity
+    }
+}
+
+/// Counters of a log's work since it was opened. A batch is one `write` plus (in `.fdatasync`
+/// mode) one `fdatasync`, reported with one durability callback.
+public struct LogStatistics: Sendable, Hashable, CustomStringConvertible {
+    /// Histogram buckets: bucket `k` counts batches of `2^k ..< 2^(k+1)` records.
+    public static let histogramBucketCount = 32
+
+    public var batches: Int = 0
+    /// `fdatasync` calls on segments (equal to `batches` in `.fdatasync` mode, 0 in `.none`).
+    public var syncs: Int = 0
+    public var records: Int = 0
+    /// Bytes written to segments (records, including their length and crc fields).
+    public var bytes: Int = 0
+    public var segmentsCreated: Int = 0
+    public var batchRecordsMax: Int = 0
+    /// `batchRecordsHistogram[k]`: batches of `2^k ..< 2^(k+1)` records.
+    public var batchRecordsHistogram: [Int] = Array(repeating: 0, count: LogStatistics.histogramBucketCount)
+    /// Time the appender spent taking writes from the ring and encoding them (the CPU cost of a
+    /// batch before its I/O; 0 for `appendAndSync`).
+    public var encodeTimeTotal: Duration = .zero
+    /// Time spent in `write` calls.
+    public var writeTimeTotal: Duration = .zero
+    /// Time spent in `fdatasync` calls plus any `extraSyncDelay`.
+    public var syncTimeTotal: Duration = .zero
+    public var syncTimeMax: Duration = .zero
+
+    public init() {}
+
+    public var batchRecordsMean: Double { batches == 0 ? 0 : Double(records) / Double(batches) }
+
+    mutating func recordBatch(records count: Int, bytes size: Int, synced: Bool, encodeTime: Duration = .zero,
+                              writeTime: Duration, syncTime: Duration) {
+        precondition(count > 0, "a batch holds at least one record")
+        batches += 1
+        if synced { syncs += 1 }
+        records += count
+        bytes += size
+        batchRecordsMax = max(batchRecordsMax, count)
+        let bucket = min(Int.bitWidth - 1 - count.leadingZeroBitCount, Self.histogramBucketCount - 1)
+        batchRecordsHistogram[bucket] += 1
+        encodeTimeTotal = encodeTimeTotal + encodeTime
+        writeTimeTotal = writeTimeTotal + writeTime
+        syncTimeTotal = syncTimeTotal + syncTime
+        syncTimeMax = max(syncTimeMax, syncTime)
+    }
+
+    public var description: String {
+        let buckets = batchRecordsHistogram.enumerated()
+            .filter { $0.element > 0 }
+            .map { "\(1 << $0.offset)+:\($0.element)" }
+            .joined(separator: " ")
+        return "\(records) records, \(bytes) bytes in \(batches) batches (\(syncs) syncs, \(segmentsCreated) new segments); "
+            + "batch records mean \((batchRecordsMean * 10).rounded() / 10) max \(batchRecordsMax) [\(buckets)]; "
+            + "encode \(encodeTimeTotal), write \(writeTimeTotal), sync \(syncTimeTotal) (max \(syncTimeMax))"
+    }
+}

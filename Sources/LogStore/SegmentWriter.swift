@@ -1,0 +1,157 @@
+import BenchCore
+import Glibc
+import Synchronization
+
+/// The writing end of the log: the active segment, the batch being built, and the sequence
+/// numbers. It is owned by one thread at a time and never locked: the caller of
+/// `appendAndSync` before `start()` (under the log's lifecycle lock), the appender thread between
+/// `start()` and `stop()` (handed over by `pthread_create`, handed back by `pthread_join`, both of
+/// which order memory), and `stop()`/`deinit` when closing.
+final class SegmentWriter {
+    let directory: String
+    let options: LogOptions
+    /// Open for the directory fsyncs, and flocked: the lock is the log's claim on the directory.
+    private var directoryFD: Int32
+    private var segmentFD: Int32 = -1
+    private var segmentName = ""
+    private var segmentSize = 0
+    /// Set when a write or sync failed: the segment may now hold a partial batch, and anything
+    /// appended after it would be cut off by recovery, so the writer refuses further batches.
+    private var failed = false
+
+    /// The sequence number of the first record of the batch being built.
+    private(set) var nextSequence: UInt64
+    /// The batch being built; its buffer is reused from batch to batch.
+    private var batch = RecordBatch()
+    var batchRecords: Int { batch.recordCount }
+
+    /// The counters, shared with readers of `WriteAheadLog.statistics`; updated in place once per
+    /// batch (an uncontended lock costs far less than the sync it accounts for).
+    let statistics: Mutex<LogStatistics>
+
+    init(directory: String, directoryFD: Int32, options: LogOptions,
+         activeSegment: (firstSequence: UInt64, name: String)?, nextSequence: UInt64) throws {
+        precondition(directoryFD >= 0, "the writer needs the open directory")
+        precondition(nextSequence >= 1, "sequence numbers start at 1")
+        self.directory = directory
+        self.directoryFD = directoryFD
+        self.options = options
+        self.nextSequence = nextSequence
+        self.statistics = Mutex(LogStatistics())
+        if let activeSegment {
+            precondition(activeSegment.firstSequence <= nextSequence, "the active segment starts at or before the next write")
+            let path = directory + "/" + activeSegment.name
+            segmentFD = try FileIO.open(path, flags: O_WRONLY)
+            segmentName = activeSegment.name
+            segmentSize = try FileIO.seekToEnd(segmentFD, path: path)
+        }
+    }
+
+    deinit { close() }
+
+    /// Lets `body` add records to the batch; one exclusive access for many records.
+    @inline(__always)
+    func withBatch<Result>(_ body: (inout RecordBatch) throws -> Result) rethrows -> Result {
+        try body(&batch)
+    }
+
+    /// Writes the batch with one `write`, makes it durable with one `fdatasync` (per the sync
+    /// mode), and returns what it covers; nil when the batch is empty. Starts a new segment first
+    /// when the active one is full. On error the batch's durability is unknown and the writer
+    /// refuses further batches. `encodeTime` is what building the batch took, for the statistics.
+    func commit(encodeTime: Duration = .zero) throws -> WriteAheadLog.DurabilityReport? {
+        precondition(!failed, "the log failed to write earlier; it accepts no more writes")
+        precondition(directoryFD >= 0, "the log is closed")
+        guard batch.recordCount > 0 else {
+            precondition(batch.byteCount == 0, "an empty batch has no bytes")
+            return nil
+        }
+        failed = true // Cleared below once the batch is durable.
+        if segmentFD < 0 || segmentSize >= options.segmentSizeBytes {
+            try startSegment(firstSequence: nextSequence)
+        }
+        let path = directory + "/" + segmentName
+        let writeStart = FileIO.monotonicNanos()
+        try batch.buffer.bytes.withUnsafeBytes { try FileIO.writeAll(segmentFD, $0, path: path) }
+        let syncStart = FileIO.monotonicNanos()
+        if options.syncMode == .fdatasync {
+            try FileIO.fdatasync(segmentFD, path: path)
+        }
+        FileIO.sleep(nanoseconds: options.extraSyncDelay.nanoseconds)
+        let syncEnd = FileIO.monotonicNanos()
+        failed = false
+
+        let records = batch.recordCount
+        let bytes = batch.byteCount
+        nextSequence += UInt64(records)
+        let report = WriteAheadLog.DurabilityReport(throughSequence: nextSequence - 1, lastEntry: batch.lastEntry)
+        statistics.withLock {
+            $0.recordBatch(records: records, bytes: bytes, synced: options.syncMode == .fdatasync, encodeTime: encodeTime,
+                           writeTime: .nanoseconds(syncStart - writeStart), syncTime: .nanoseconds(syncEnd - syncStart))
+        }
+        segmentSize += bytes
+        assert(lseek(segmentFD, 0, SEEK_CUR) == off_t(segmentSize), "the segment ends where the writer thinks it does")
+        batch.removeAll()
+        return report
+    }
+
+    /// Closes the full segment (already durable: every batch is synced before it is reported)
+    /// and creates the next one, named after the first write it will hold. The directory is
+    /// fsynced before any record goes in, so a synced record can never sit in a file whose name
+    /// a crash forgets.
+    private func startSegment(firstSequence: UInt64) throws {
+        if segmentFD >= 0 {
+            _ = Glibc.close(segmentFD)
+            segmentFD = -1
+        }
+        let name = SegmentName.fileName(firstSequence: firstSequence)
+        let path = directory + "/" + name
+        // O_EXCL: recovery deleted every segment after the last good record, so a file with this
+        // name would mean two writers or a bug, and must not be appended to.
+        segmentFD = try FileIO.open(path, flags: O_WRONLY | O_CREAT | O_EXCL)
+        segmentName = name
+        segmentSize = 0
+        if options.syncMode == .fdatasync {
+            try FileIO.fsync(directoryFD, path: directory)
+        }
+        statistics.withLock { $0.segmentsCreated += 1 }
+    }
+
+    /// Closes the segment and the directory (which releases the lock). Idempotent. A batch that
+    /// was added but not committed is dropped; callers commit first.
+    func close() {
+        if segmentFD >= 0 {
+            _ = Glibc.close(segmentFD)
+            segmentFD = -1
+        }
+        if directoryFD >= 0 {
+            _ = Glibc.close(directoryFD)
+            directoryFD = -1
+        }
+    }
+}
+
+/// The records of one batch, encoded back to back, and what the durability report needs.
+struct RecordBatch {
+    private(set) var buffer = WireWriter(capacity: 1 << 16)
+    private(set) var recordCount = 0
+    /// The last `.entry` added.
+    private(set) var lastEntry: (index: LogIndex, term: Term)?
+
+    var byteCount: Int { buffer.count }
+
+    @inline(__always)
+    mutating func add(_ write: StorageWrite) {
+        if let entry = RecordFormat.append(write, to: &buffer) {
+            lastEntry = entry
+        }
+        recordCount += 1
+    }
+
+    /// Empties the batch, keeping the buffer's capacity.
+    mutating func removeAll() {
+        buffer.removeAll()
+        recordCount = 0
+        lastEntry = nil
+    }
+}

@@ -1,0 +1,316 @@
+import BenchCore
+import Foundation
+import Synchronization
+import Testing
+@testable import LogStore
+
+@Suite struct AppenderTests {
+    /// Many writes through the ring and the appender thread, in uneven chunks, then reopen.
+    @Test func roundTripThroughTheAppender() throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        var workload = WorkloadGenerator(seed: 21)
+        let writes = workload.next(20_000)
+        let options = LogOptions(segmentSizeBytes: 256 << 10, ringCapacity: 1024)
+        let collector = ReportCollector()
+        var lastSequence: UInt64 = 0
+        do {
+            let (log, recovered) = try WriteAheadLog.open(directory: directory.path, options: options)
+            #expect(recovered == .empty)
+            log.start(onDurable: collector.handler)
+            var position = 0
+            var chunk = 1
+            while position < writes.count {
+                let end = min(position + chunk, writes.count)
+                lastSequence = log.submit(writes[position..<end])
+                #expect(lastSequence == UInt64(end))
+                position = end
+                chunk = chunk % 97 + 1
+            }
+            log.stop()
+            let statistics = log.statistics
+            #expect(statistics.records == writes.count)
+            #expect(statistics.syncs == statistics.batches)
+            #expect(statistics.batchRecordsHistogram.reduce(0, +) == statistics.batches)
+        }
+        #expect(collector.all.last?.throughSequence == UInt64(writes.count))
+        #expect(directory.segments().count > 1)
+
+        let (log, recovered) = try WriteAheadLog.open(directory: directory.path, options: options)
+        #expect(recovered == DurableState.replaying(writes))
+        #expect(log.recoveryReport.lastSequence == lastSequence)
+        #expect(log.recoveryReport.discarded == nil)
+        log.stop()
+    }
+
+    /// Reports are strictly increasing, the last covers every write, and each report's
+    /// `lastEntry` is the last `.entry` in its batch.
+    @Test func reportsAreMonotonicAndComplete() throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        var workload = WorkloadGenerator(seed: 22)
+        let writes = workload.next(5_000)
+        let collector = ReportCollector()
+        let (log, _) = try WriteAheadLog.open(directory: directory.path)
+        log.start(onDurable: collector.handler)
+        var submitted: UInt64 = 0
+        for chunk in stride(from: 0, to: writes.count, by: 3) {
+            submitted = log.submit(writes[chunk..<min(chunk + 3, writes.count)])
+        }
+        log.stop()
+        let reports = collector.all
+        #expect(!reports.isEmpty)
+        #expect(reports.last?.throughSequence == submitted)
+        #expect(submitted == UInt64(writes.count))
+        var previous: UInt64 = 0
+        for report in reports {
+            #expect(report.throughSequence > previous)
+            // The writes of this batch are the sequence numbers previous+1 ... throughSequence.
+            let batch = writes[Int(previous)..<Int(report.throughSequence)]
+            let lastEntry = batch.last { if case .entry = $0 { true } else { false } }
+            if case let .entry(entry)? = lastEntry {
+                #expect(report.lastEntry?.index == entry.index)
+                #expect(report.lastEntry?.term == entry.term)
+            } else {
+                #expect(report.lastEntry == nil)
+            }
+            previous = report.throughSequence
+        }
+        #expect(log.statistics.batches == reports.count)
+    }
+
+    @Test func hardStateOnlyBatches() throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        let states: [HardState] = (1...50).map { (number: Int) -> HardState in
+            let vote: NodeID? = number % 3 == 0 ? nil : NodeID(UInt32(number % 5))
+            return HardState(term: Term(UInt64(number)), vote: vote, auxiliary: UInt64(number * 7))
+        }
+        let collector = ReportCollector()
+        do {
+            let (log, _) = try WriteAheadLog.open(directory: directory.path)
+            log.start(onDurable: collector.handler)
+            for state in states { log.submit(CollectionOfOne(.hardState(state))) }
+            log.stop()
+        }
+        #expect(collector.all.allSatisfy { $0.lastEntry == nil })
+        #expect(collector.all.last?.throughSequence == 50)
+        let (log, recovered) = try WriteAheadLog.open(directory: directory.path)
+        #expect(recovered.hardState == states.last)
+        #expect(recovered.entries.isEmpty)
+        log.stop()
+    }
+
+    /// Single-write submits in a tight loop: the appender coalesces them, so there are fewer
+    /// syncs than writes.
+    @Test func groupCommitBatchesUnderLoad() throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        var workload = WorkloadGenerator(seed: 23)
+        let writes = workload.next(2_000)
+        let (log, _) = try WriteAheadLog.open(directory: directory.path)
+        log.start(onDurable: { _ in })
+        for write in writes { log.submit(CollectionOfOne(write)) }
+        log.stop()
+        let statistics = log.statistics
+        #expect(statistics.records == writes.count)
+        #expect(statistics.syncs < writes.count)
+        #expect(statistics.batchRecordsMax > 1)
+    }
+
+    /// Deterministic group commit: the first report holds the appender until the producer has
+    /// queued everything, so the rest must go out as one batch with one sync.
+    @Test func everythingQueuedDuringASyncIsOneBatch() throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        var workload = WorkloadGenerator(seed: 24)
+        let writes = workload.next(1_500)
+        let gate = ProducerGate()
+        let options = LogOptions(maxBatchRecords: 4096, ringCapacity: 4096)
+        let (log, _) = try WriteAheadLog.open(directory: directory.path, options: options)
+        log.start(onDurable: { _ in gate.holdFirstReport() })
+        for write in writes { log.submit(CollectionOfOne(write)) }
+        gate.producerFinished()
+        log.stop()
+        let statistics = log.statistics
+        #expect(statistics.records == writes.count)
+        #expect(statistics.syncs <= 2)
+        #expect(statistics.batches == statistics.syncs)
+    }
+
+    /// A batch stops growing at the byte budget: large records get small batches.
+    @Test func batchByteBudget() throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        let payload = [UInt8](repeating: 7, count: 1000)
+        let writes = (1...300).map { StorageWrite.entry(LogEntry(index: LogIndex(UInt64($0)), term: 1, payload: .record(payload))) }
+        let options = LogOptions(maxBatchBytes: 4000, ringCapacity: 512)
+        let (log, _) = try WriteAheadLog.open(directory: directory.path, options: options)
+        log.start(onDurable: { _ in })
+        log.submit(writes)
+        log.stop()
+        let statistics = log.statistics
+        #expect(statistics.records == writes.count)
+        // Budget 4000 bytes, records of 1030: a batch closes with the record that reaches 4000.
+        #expect(recordOffsets([writes[0]]).last == 1030)
+        #expect(statistics.batchRecordsMax <= 4)
+        #expect(statistics.batches >= writes.count / 4)
+        let (again, recovered) = try WriteAheadLog.open(directory: directory.path)
+        #expect(recovered == DurableState.replaying(writes))
+        again.stop()
+    }
+
+    @Test func noSyncModeWritesWithoutSyncing() throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        var workload = WorkloadGenerator(seed: 25)
+        let writes = workload.next(3_000)
+        let options = LogOptions(segmentSizeBytes: 32 << 10, syncMode: .none)
+        let collector = ReportCollector()
+        do {
+            let (log, _) = try WriteAheadLog.open(directory: directory.path, options: options)
+            log.start(onDurable: collector.handler)
+            for chunk in stride(from: 0, to: writes.count, by: 10) {
+                log.submit(writes[chunk..<min(chunk + 10, writes.count)])
+            }
+            log.stop()
+            #expect(log.statistics.syncs == 0)
+            #expect(log.statistics.batches > 0)
+            #expect(log.statistics.records == writes.count)
+        }
+        #expect(collector.all.last?.throughSequence == UInt64(writes.count))
+        let (log, recovered) = try WriteAheadLog.open(directory: directory.path, options: options)
+        #expect(recovered == DurableState.replaying(writes))
+        log.stop()
+    }
+
+    /// The slow-disk knob still lets every write through.
+    @Test func extraSyncDelay() throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        var workload = WorkloadGenerator(seed: 26)
+        let writes = workload.next(200)
+        let options = LogOptions(extraSyncDelay: .milliseconds(2))
+        let (log, _) = try WriteAheadLog.open(directory: directory.path, options: options)
+        log.start(onDurable: { _ in })
+        for write in writes { log.submit(CollectionOfOne(write)) }
+        log.stop()
+        #expect(log.statistics.records == writes.count)
+        let (again, recovered) = try WriteAheadLog.open(directory: directory.path)
+        #expect(recovered == DurableState.replaying(writes))
+        again.stop()
+    }
+
+    /// The thread continues sequence numbers after recovery and after synchronous appends.
+    @Test func sequencesContinueAcrossRestartsAndModes() throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        var workload = WorkloadGenerator(seed: 27)
+        let first = workload.next(10)
+        let second = workload.next(10)
+        let third = workload.next(10)
+        do {
+            let (log, _) = try WriteAheadLog.open(directory: directory.path)
+            try log.appendAndSync(first)
+            let collector = ReportCollector()
+            log.start(onDurable: collector.handler)
+            #expect(log.submit(second) == 20)
+            #expect(log.submit([StorageWrite]()) == 20)
+            log.stop()
+            #expect(collector.all.last?.throughSequence == 20)
+        }
+        let (log, _) = try WriteAheadLog.open(directory: directory.path)
+        let collector = ReportCollector()
+        log.start(onDurable: collector.handler)
+        #expect(log.submit(third) == 30)
+        log.stop()
+        #expect(collector.all.first.map { $0.throughSequence > 20 } == true)
+        let (again, recovered) = try WriteAheadLog.open(directory: directory.path)
+        #expect(recovered == DurableState.replaying(first + second + third))
+        again.stop()
+    }
+
+    /// A two-slot ring: the producer waits for space on almost every write.
+    @Test func tinyRingStillDeliversEverything() throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        var workload = WorkloadGenerator(seed: 28)
+        let writes = workload.next(3_000)
+        let collector = ReportCollector()
+        let options = LogOptions(syncMode: .none, ringCapacity: 2)
+        let (log, _) = try WriteAheadLog.open(directory: directory.path, options: options)
+        log.start(onDurable: collector.handler)
+        #expect(log.submit(writes) == UInt64(writes.count))
+        log.stop()
+        #expect(log.statistics.batchRecordsMax <= 2) // A batch is at most what the ring held.
+        #expect(collector.all.last?.throughSequence == UInt64(writes.count))
+        let (again, recovered) = try WriteAheadLog.open(directory: directory.path)
+        #expect(recovered == DurableState.replaying(writes))
+        again.stop()
+    }
+
+    @Test func batchHistogramBuckets() {
+        var statistics = LogStatistics()
+        for count in [1, 2, 3, 4, 4095, 4096] {
+            statistics.recordBatch(records: count, bytes: count * 10, synced: true, writeTime: .zero, syncTime: .microseconds(5))
+        }
+        #expect(statistics.batchRecordsHistogram[0] == 1)
+        #expect(statistics.batchRecordsHistogram[1] == 2)
+        #expect(statistics.batchRecordsHistogram[2] == 1)
+        #expect(statistics.batchRecordsHistogram[11] == 1)
+        #expect(statistics.batchRecordsHistogram[12] == 1)
+        #expect(statistics.batches == 6 && statistics.syncs == 6)
+        #expect(statistics.batchRecordsMax == 4096)
+        #expect(statistics.records == 8201)
+        #expect(statistics.syncTimeTotal == .microseconds(30))
+    }
+
+    /// The benchmark routines run, write what they claim, and leave nothing behind.
+    @Test func benchmarkSmoke() throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        try FileManager.default.createDirectory(atPath: directory.path, withIntermediateDirectories: true)
+        let saturated = try AppenderBenchmark.saturate(directory: directory.path, appends: 500, payloadBytes: 64,
+                                                       options: LogOptions(syncMode: .none, maxBatchRecords: 50))
+        #expect(saturated.appendsPerSecond > 0)
+        #expect(saturated.maxBatch <= 50)
+        #expect(saturated.syncs >= 10)
+        #expect(saturated.meanBatch * Double(saturated.syncs) == 500)
+        let raw = try AppenderBenchmark.rawWriteSync(directory: directory.path, appends: 500, payloadBytes: 64, batch: 50)
+        #expect(raw > 0)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: directory.path).isEmpty)
+    }
+
+    @Test func stopWithoutWritesAndTwice() throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        let (log, _) = try WriteAheadLog.open(directory: directory.path)
+        let collector = ReportCollector()
+        log.start(onDurable: collector.handler)
+        log.stop()
+        log.stop()
+        #expect(collector.all.isEmpty)
+        #expect(log.statistics.batches == 0)
+    }
+}
+
+/// Holds the appender inside its first report until the producer says it has queued everything.
+final class ProducerGate: Sendable {
+    private let producerDone = Atomic<Bool>(false)
+    private let reports = Atomic<Int>(0)
+
+    func producerFinished() {
+        // Releasing: pairs with the acquiring load in holdFirstReport (only a gate; the ring
+        // orders the writes themselves).
+        producerDone.store(true, ordering: .releasing)
+    }
+
+    func holdFirstReport() {
+        // Relaxed: a counter; only the appender thread increments it.
+        guard reports.add(1, ordering: .relaxed).newValue == 1 else { return }
+        // Bounded: 20,000 polls of 0.5 ms is 10 s at most.
+        for _ in 0..<20_000 where !producerDone.load(ordering: .acquiring) {
+            usleep(500)
+        }
+    }
+}
