@@ -19,6 +19,7 @@ let package = Package(
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
         .package(url: "https://github.com/apple/swift-atomics", from: "1.3.0"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
     ],
     targets: [
         .target(name: "BenchCore", swiftSettings: crossModule),
@@ -48,6 +49,7 @@ let package = Package(
         ]),
         .target(name: "Experiment", dependencies: [
             "BenchCore", "Protocols", "Checker", "Simulation", "LoadGen", "Runtime", "LogStore", "CProcessSupport",
+            .product(name: "Yams", package: "Yams"),
         ]),
         .executableTarget(name: "bench", dependencies: [
             "Experiment", "BenchCore", "Checker", "LoadGen", "Runtime", "LogStore",

@@ -8,7 +8,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 
-enum { spin_count = 256, yield_count = 4 };  // same as RingBuffer's SpinPolicy
+enum { spin_count = 256, yield_count = 32 };  // same as RingBuffer's SpinPolicy
 
 typedef struct {
     alignas(128) _Atomic uint64_t tail;  // producer's line

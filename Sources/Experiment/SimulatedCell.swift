@@ -10,6 +10,10 @@ public struct CellOutcome: Sendable {
     public var throughput: Double
     public var verdict: String
     public var failed: Bool
+    /// The merged client measurements of a real cell (time series, retries); nil in sim.
+    public var clientResult: ClientResult? = nil
+    /// Why the run was not correct, in a few readable lines (written next to the results).
+    public var counterexample: String? = nil
 }
 
 /// Correctness of a run, in the words of the `verdict` column.
@@ -41,11 +45,13 @@ enum SimulatedCell {
 
         var violations = result.violations.count
         var verdict: String
+        var detail: [String] = result.violations
         switch descriptor.guarantee {
         case .linearizable:
             let check = Verdicts.linearizability(result.history)
             verdict = check.verdict
             violations += check.violations
+            if check.violations > 0, let text = check.detail { detail.append(text) }
         case .eventual:
             let report = Staleness.measure(result.history)
             verdict = "stale-rate:\(format(report.staleReadRate, digits: 4))"
@@ -72,8 +78,9 @@ enum SimulatedCell {
         row["allocator"] = "none"
         row["client_processes"] = "0"
         row["status"] = "ok"
-        return CellOutcome(row: row, histogram: histogram, throughput: result.throughput, verdict: verdict,
-                           failed: false)
+        var outcome = CellOutcome(row: row, histogram: histogram, throughput: result.throughput, verdict: verdict, failed: false)
+        if !detail.isEmpty { outcome.counterexample = (["replay: bench sim with \(options)"] + detail).joined(separator: "\n") }
+        return outcome
     }
 }
 

@@ -15,6 +15,12 @@ public struct SweepSpec: Sendable {
     public var w: [Int] = []
     public var r: [Int] = []
     public var clients: [Int] = [8]
+    /// Open-loop target rates (operations/s over all clients); empty: closed loop.
+    public var rates: [Double] = []
+    public var poissonArrivals = true
+    /// Client processes per real cell (sessions are spread over them); nil: min(clients, 2).
+    public var clientProcesses: Int?
+    public var allocator: AllocatorChoice = .jemalloc
     public var readRatios: [Double] = [0.5]
     public var valueSizes: [Int] = [64]
     public var keys: [Int] = [1_000]
@@ -43,6 +49,11 @@ public struct Cell: Sendable {
     public var w: Int?
     public var r: Int?
     public var clients: Int
+    /// Open-loop target rate (nil: closed loop).
+    public var rate: Double?
+    public var poissonArrivals: Bool
+    public var clientProcesses: Int
+    public var allocator: AllocatorChoice
     public var workload: WorkloadSpec
     public var faults: FaultSchedule
     public var settings: [(key: String, value: String)]
@@ -54,6 +65,7 @@ public struct Cell: Sendable {
         var parts = [String(format: "%03d", index), protocolName, mode.rawValue, "n\(nodes)"]
         if let n, let w, let r { parts.append("N\(n)W\(w)R\(r)") }
         parts.append("c\(clients)")
+        if let rate { parts.append("rate\(Int(rate))") }
         parts.append("rr\(workload.readRatio)")
         if faults.dropProbability > 0 { parts.append("drop\(faults.dropProbability)") }
         if faults.duplicateProbability > 0 { parts.append("dup\(faults.duplicateProbability)") }
@@ -92,7 +104,9 @@ extension SweepSpec {
         try nonEmpty(drops, "drop"); try nonEmpty(duplicates, "duplicate")
         for v in nodes where v < 1 || v > 1_000 { throw SweepError("--nodes \(v): must be between 1 and 1000") }
         for v in n + w + r where v < 1 { throw SweepError("N, W and R must be at least 1 (got \(v))") }
-        for v in clients where v < 1 || v > 100_000 { throw SweepError("--clients \(v): must be between 1 and 100000") }
+        for v in clients where v < 1 || v > 65_536 { throw SweepError("--clients \(v): must be between 1 and 65536") }
+        for v in rates where !(v > 0) || !v.isFinite { throw SweepError("--rate \(v): must be a positive number of operations per second") }
+        if let p = clientProcesses, p < 1 || p > 64 { throw SweepError("--client-processes \(p): must be between 1 and 64") }
         for v in readRatios where !(0...1).contains(v) { throw SweepError("--read-ratio \(v): must be within 0...1") }
         for v in valueSizes where v < 8 || v > Value.sizeLimit { throw SweepError("--value-size \(v): must be within 8...\(Value.sizeLimit)") }
         for v in keys where v < 1 { throw SweepError("--keys \(v): must be at least 1") }
@@ -133,6 +147,12 @@ extension SweepSpec {
             } else {
                 quorumAxes = [(nil, nil, nil)]
             }
+            // The other axes, each flattened to one list, so the product below stays readable.
+            let loads = product(clients, rates.isEmpty ? [nil] : rates.map { Optional($0) })
+            let workloads = product(product(readRatios, valueSizes), product(keys, distributions)).map { a, b in
+                WorkloadSpec(keys: b.0, distribution: b.1, readRatio: a.0, valueSize: a.1)
+            }
+            let networks = product(drops, duplicates)
             for nodeCount in nodes {
                 for (qn, qw, qr) in quorumAxes {
                     if let qn, let qw, let qr {
@@ -141,27 +161,18 @@ extension SweepSpec {
                         if qw > qn { skipped.append(.init(parameters: label, reason: "W > N")); continue }
                         if qr > qn { skipped.append(.init(parameters: label, reason: "R > N")); continue }
                     }
-                    for clientCount in clients {
-                        for readRatio in readRatios {
-                            for valueSize in valueSizes {
-                                for keyCount in keys {
-                                    for distribution in distributions {
-                                        for drop in drops {
-                                            for duplicate in duplicates {
-                                                for combo in settingCombos {
-                                                    var schedule = faults
-                                                    schedule.dropProbability = drop
-                                                    schedule.duplicateProbability = duplicate
-                                                    cells.append(Cell(
-                                                        index: cells.count + 1, protocolName: name, mode: mode, nodes: nodeCount,
-                                                        n: qn, w: qw, r: qr, clients: clientCount,
-                                                        workload: WorkloadSpec(keys: keyCount, distribution: distribution,
-                                                                               readRatio: readRatio, valueSize: valueSize),
-                                                        faults: schedule, settings: combo, duration: duration, warmup: warmup))
-                                                }
-                                            }
-                                        }
-                                    }
+                    for (clientCount, rate) in loads {
+                        for workload in workloads {
+                            for (drop, duplicate) in networks {
+                                for combo in settingCombos {
+                                    var schedule = faults
+                                    schedule.dropProbability = drop
+                                    schedule.duplicateProbability = duplicate
+                                    cells.append(Cell(
+                                        index: cells.count + 1, protocolName: name, mode: mode, nodes: nodeCount,
+                                        n: qn, w: qw, r: qr, clients: clientCount, rate: rate, poissonArrivals: poissonArrivals,
+                                        clientProcesses: max(1, min(clientProcesses ?? 2, clientCount)), allocator: allocator,
+                                        workload: workload, faults: schedule, settings: combo, duration: duration, warmup: warmup))
                                 }
                             }
                         }
@@ -178,3 +189,8 @@ extension SweepSpec {
 }
 
 import Foundation
+
+/// Every pair of an element of `a` and an element of `b`, `a` varying slowest.
+func product<A, B>(_ a: [A], _ b: [B]) -> [(A, B)] {
+    a.flatMap { x in b.map { y in (x, y) } }
+}

@@ -43,6 +43,10 @@ public final class SweepRunner {
             skipped: skipped.map(\.description), started: Manifest.timestamp(started), ended: nil, complete: false)
         let writer = try ResultsWriter(root: resultsRoot, runID: ResultsWriter.makeRunID(mode: spec.mode), manifest: manifest)
         log("results: \(writer.directory.path)")
+        if spec.mode == .real, let note = Allocators.fallbackNote(for: spec.allocator) { log(note) }
+        // Node data, logs and client results of real cells live here while a cell runs.
+        let workRoot = FileManager.default.temporaryDirectory.appendingPathComponent("consensusbench-\(writer.runID)")
+        defer { try? FileManager.default.removeItem(at: workRoot) }
 
         var outcomes: [(Cell, Int, CellOutcome)] = []
         let total = cells.count * spec.repetitions
@@ -58,7 +62,9 @@ public final class SweepRunner {
                 do {
                     switch cell.mode {
                     case .sim: outcome = try SimulatedCell.run(cell, repetition: repetition, seed: seed, descriptor: descriptor)
-                    case .real: throw SweepError("real mode is not available in this build")
+                    case .real:
+                        outcome = try RealCell.run(cell, repetition: repetition, seed: seed, descriptor: descriptor,
+                                                   workRoot: workRoot, interrupted: { Self.interrupted })
                     }
                 } catch {
                     var row = ResultRow.describing(cell, repetition: repetition, seed: seed)
@@ -69,6 +75,10 @@ public final class SweepRunner {
                 try writer.append(outcome.row)
                 let histogramName = spec.repetitions > 1 ? "\(cell.name)-rep\(repetition)" : cell.name
                 try writer.writeHistogram(outcome.histogram, cell: histogramName)
+                if let counterexample = outcome.counterexample {
+                    try writer.writeFile("violations/\(histogramName).txt", contents: counterexample + "\n")
+                    log("VIOLATION in \(histogramName): see \(writer.directory.path)/violations/\(histogramName).txt")
+                }
                 outcomes.append((cell, repetition, outcome))
                 done += 1
             }
@@ -115,6 +125,8 @@ extension SweepSpec {
             "n": n.map(String.init).joined(separator: ","), "w": w.map(String.init).joined(separator: ","),
             "r": r.map(String.init).joined(separator: ","),
             "clients": clients.map(String.init).joined(separator: ","),
+            "rate": rates.map { "\($0)" }.joined(separator: ","), "arrival": poissonArrivals ? "poisson" : "constant",
+            "client_processes": clientProcesses.map(String.init) ?? "auto", "allocator": allocator.rawValue,
             "read_ratio": readRatios.map { "\($0)" }.joined(separator: ","),
             "value_size": valueSizes.map(String.init).joined(separator: ","),
             "keys": keys.map(String.init).joined(separator: ","),

@@ -237,9 +237,11 @@ public final class LoadDriver: @unchecked Sendable {
                 result.buckets[bucketIndex].failed += 1
             }
         }
+        // The window: operations intended inside it. One that succeeded after the window closed
+        // was in flight at the end and is left out; one that failed counts wherever it ended.
         guard operation.intended >= warmupEnd else { return }
+        if let endAt, operation.intended >= endAt || (operation.succeeded && operation.complete > endAt) { return }
         result.attempted += 1
-        if let endAt, operation.complete > endAt { return }
         if operation.succeeded {
             result.succeeded += 1
             result.latency.record(operation.latency)

@@ -476,10 +476,12 @@ public final class Simulator<R: Replica> {
         if let entry = ClientOperation(operation) { result.history.append(entry) }
         let windowStart = Instant.zero + options.warmup
         let windowEnd = Instant.zero + options.duration
-        if operation.intended >= windowStart && operation.intended < windowEnd { result.opsAttempted += 1 }
-        // Measured: operations invoked inside the window that ended inside it (so warm-up and
-        // the election at the start do not leak into the figures).
-        guard operation.intended >= windowStart && operation.complete < windowEnd else { return }
+        // Measured: operations intended inside the window (so warm-up and the election at the
+        // start do not leak into the figures). One that succeeded after the window closed was in
+        // flight at the end and is left out; one that failed counts wherever it ended.
+        guard operation.intended >= windowStart && operation.intended < windowEnd else { return }
+        if operation.succeeded && operation.complete >= windowEnd { return }
+        result.opsAttempted += 1
         if operation.succeeded {
             result.opsOK += 1
             result.latencies.append(operation.latency.nanoseconds)

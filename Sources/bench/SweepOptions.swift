@@ -3,82 +3,135 @@ import BenchCore
 import Experiment
 import Foundation
 
-/// The sweep parameters shared by `bench sim` and `bench sweep`. Every parameter takes a
-/// comma-separated list; the cells are the cartesian product.
+/// The sweep parameters shared by `bench sweep`, `bench sim` and the default run. Every parameter
+/// takes a comma-separated list; the cells are the cartesian product. A sweep file (--file, YAML
+/// with the same keys) supplies values the command line does not give.
 struct SweepOptions: ParsableArguments {
-    @Option(name: [.customLong("protocols"), .customLong("protocol")], help: "Protocols to run (see: bench list).")
-    var protocols: String = "raft"
+    @Option(help: "A sweep file (YAML) whose keys are these options' names, e.g. `nodes: [3, 5]`.")
+    var file: String?
 
-    @Option(help: "Cluster sizes.")
-    var nodes: String = "3"
+    @Option(name: [.customLong("protocols"), .customLong("protocol")], help: "Protocols to run (see: bench list). [default: raft]")
+    var protocols: String?
 
-    @Option(help: "Concurrent client sessions (closed loop).")
-    var clients: String = "8"
+    @Option(help: "Cluster sizes. [default: 3]")
+    var nodes: String?
 
-    @Option(name: .customLong("read-ratio"), help: "Share of operations that are reads, 0...1.")
-    var readRatio: String = "0.5"
+    @Option(help: "NWR: replicas per key (quorum protocols only).")
+    var n: String?
 
-    @Option(name: .customLong("value-size"), help: "Bytes per written value (8 or more).")
-    var valueSize: String = "64"
+    @Option(help: "NWR: write quorums.")
+    var w: String?
 
-    @Option(help: "Number of distinct keys.")
-    var keys: String = "1000"
+    @Option(help: "NWR: read quorums.")
+    var r: String?
 
-    @Option(help: "Key distribution: uniform, zipf[:theta], hotspot[:fraction:probability].")
-    var distribution: String = "uniform"
+    @Option(help: "Concurrent client sessions (closed loop). [default: 8]")
+    var clients: String?
 
-    @Option(help: "Probability that a peer message is dropped, 0...1.")
-    var drop: String = "0"
+    @Option(help: "Open loop: target operations/s over all clients (omit for closed loop).")
+    var rate: String?
 
-    @Option(help: "Probability that a peer message is delivered twice, 0...1.")
-    var duplicate: String = "0"
+    @Option(help: "Open-loop arrivals: constant or poisson. [default: poisson]")
+    var arrival: String?
+
+    @Option(name: .customLong("client-processes"), help: "Client processes per real cell. [default: min(clients, 2)]")
+    var clientProcesses: Int?
+
+    @Option(name: .customLong("read-ratio"), help: "Share of operations that are reads, 0...1. [default: 0.5]")
+    var readRatio: String?
+
+    @Option(name: .customLong("value-size"), help: "Bytes per written value (8 or more). [default: 64]")
+    var valueSize: String?
+
+    @Option(help: "Number of distinct keys. [default: 1000]")
+    var keys: String?
+
+    @Option(help: "Key distribution: uniform, zipf[:theta], hotspot[:fraction:probability]. [default: uniform]")
+    var distribution: String?
+
+    @Option(help: "Probability that a peer message is dropped, 0...1. [default: 0]")
+    var drop: String?
+
+    @Option(help: "Probability that a peer message is delivered twice, 0...1. [default: 0]")
+    var duplicate: String?
 
     @Option(name: .customLong("set"), help: "A protocol setting, key=value[,value...] (repeatable; several values are an axis).")
     var settings: [String] = []
 
-    @Option(help: "Repetitions of each cell (different seeds).")
-    var `repeat`: Int = 1
+    @Option(help: "Repetitions of each cell (different seeds). [default: 1]")
+    var `repeat`: Int?
 
-    @Option(help: "Measurement time per cell (e.g. 2s, 500ms).")
-    var duration: String = "2s"
+    @Option(help: "Measurement time per cell (e.g. 2s, 500ms). [default: 2s]")
+    var duration: String?
 
-    @Option(help: "Warm-up time per cell before measuring.")
-    var warmup: String = "500ms"
+    @Option(help: "Warm-up time per cell before measuring. [default: 500ms]")
+    var warmup: String?
 
-    @Option(help: "Seed of the first repetition.")
-    var seed: UInt64 = 1
+    @Option(help: "Seed of the first repetition. [default: 1]")
+    var seed: UInt64?
 
-    @Option(help: "Directory that receives results/<run-id>/.")
-    var results: String = "results"
+    @Option(help: "Allocator of node and client processes: jemalloc or system. [default: jemalloc]")
+    var allocator: String?
 
-    func spec(mode: RunMode) throws(SweepError) -> SweepSpec {
-        var spec = SweepSpec()
+    @Option(help: "Directory that receives results/<run-id>/. [default: results]")
+    var results: String?
+
+    /// The sweep these options (and the file) describe. Throws one-line errors for bad input.
+    func spec(mode: RunMode, defaults: SweepSpec = SweepSpec()) throws(SweepError) -> SweepSpec {
+        let fileValues = try file.map { path throws(SweepError) in try SweepFile.load(path) } ?? [:]
+        func value(_ cli: String?, _ key: String) -> String? { cli ?? fileValues[key] }
+
+        var spec = defaults
         spec.mode = mode
-        spec.protocols = try Lists.strings(protocols, "protocols").map { $0.lowercased() }
-        spec.nodes = try Lists.ints(nodes, "nodes")
-        spec.clients = try Lists.ints(clients, "clients")
-        spec.readRatios = try Lists.doubles(readRatio, "read-ratio")
-        spec.valueSizes = try Lists.ints(valueSize, "value-size")
-        spec.keys = try Lists.ints(keys, "keys")
-        spec.distributions = try Lists.strings(distribution, "distribution").map { text throws(SweepError) in
-            guard let d = KeyDistribution(parsing: text) else { throw SweepError("--distribution '\(text)': expected uniform, zipf[:theta] or hotspot[:fraction:probability]") }
-            return d
+        if let v = value(protocols, "protocols") { spec.protocols = try Lists.strings(v, "protocols").map { $0.lowercased() } }
+        if let v = value(nodes, "nodes") { spec.nodes = try Lists.ints(v, "nodes") }
+        if let v = value(n, "n") { spec.n = try Lists.ints(v, "n") }
+        if let v = value(w, "w") { spec.w = try Lists.ints(v, "w") }
+        if let v = value(r, "r") { spec.r = try Lists.ints(v, "r") }
+        if let v = value(clients, "clients") { spec.clients = try Lists.ints(v, "clients") }
+        if let v = value(rate, "rate") { spec.rates = try Lists.doubles(v, "rate") }
+        if let v = value(arrival, "arrival") {
+            guard v == "poisson" || v == "constant" else { throw SweepError("--arrival '\(v)': expected constant or poisson") }
+            spec.poissonArrivals = v == "poisson"
         }
-        spec.drops = try Lists.doubles(drop, "drop")
-        spec.duplicates = try Lists.doubles(duplicate, "duplicate")
-        spec.settings = try settings.map { item throws(SweepError) in
+        if let v = clientProcesses ?? fileValues["client-processes"].flatMap({ Int($0) }) { spec.clientProcesses = v }
+        if let v = value(readRatio, "read-ratio") { spec.readRatios = try Lists.doubles(v, "read-ratio") }
+        if let v = value(valueSize, "value-size") { spec.valueSizes = try Lists.ints(v, "value-size") }
+        if let v = value(keys, "keys") { spec.keys = try Lists.ints(v, "keys") }
+        if let v = value(distribution, "distribution") {
+            spec.distributions = try Lists.strings(v, "distribution").map { text throws(SweepError) in
+                guard let d = KeyDistribution(parsing: text) else {
+                    throw SweepError("--distribution '\(text)': expected uniform, zipf[:theta] or hotspot[:fraction:probability]")
+                }
+                return d
+            }
+        }
+        if let v = value(drop, "drop") { spec.drops = try Lists.doubles(v, "drop") }
+        if let v = value(duplicate, "duplicate") { spec.duplicates = try Lists.doubles(v, "duplicate") }
+        let settingItems = settings + (fileValues["set"].map { $0.split(separator: ";").map(String.init) } ?? [])
+        spec.settings = try settingItems.map { item throws(SweepError) in
             let parts = item.split(separator: "=", maxSplits: 1).map(String.init)
             guard parts.count == 2, !parts[0].isEmpty else { throw SweepError("--set '\(item)': expected key=value") }
             return (key: parts[0], values: try Lists.strings(parts[1], "set \(parts[0])"))
         }
-        spec.repetitions = self.repeat
-        guard let d = Duration(parsing: duration), d > .zero else { throw SweepError("--duration '\(duration)': expected a positive duration like 2s") }
-        guard let w = Duration(parsing: warmup) else { throw SweepError("--warmup '\(warmup)': expected a duration like 500ms") }
-        spec.duration = d
-        spec.warmup = w
-        spec.seed = seed
+        if let v = self.repeat ?? fileValues["repeat"].flatMap({ Int($0) }) { spec.repetitions = v }
+        if let v = value(duration, "duration") {
+            guard let d = BenchCore.Duration(parsing: v), d > .zero else { throw SweepError("--duration '\(v)': expected a positive duration like 2s") }
+            spec.duration = d
+        }
+        if let v = value(warmup, "warmup") {
+            guard let d = BenchCore.Duration(parsing: v) else { throw SweepError("--warmup '\(v)': expected a duration like 500ms") }
+            spec.warmup = d
+        }
+        if let v = seed ?? fileValues["seed"].flatMap({ UInt64($0) }) { spec.seed = v }
+        if let v = value(allocator, "allocator") {
+            guard let choice = AllocatorChoice(rawValue: v) else { throw SweepError("--allocator '\(v)': expected jemalloc or system") }
+            spec.allocator = choice
+        }
         return spec
     }
+
+    var resultsDirectory: String { results ?? "results" }
 }
 
 /// Comma-separated list parsing with one-line errors.

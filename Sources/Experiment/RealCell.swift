@@ -1,0 +1,150 @@
+import BenchCore
+import Checker
+import Foundation
+import Glibc
+import LoadGen
+import Runtime
+
+/// Runs one cell repetition as real processes: a fresh cluster of node processes, K client
+/// processes, warm-up then measurement, then everything stopped and reaped; the clients'
+/// histograms are merged exactly and their histories checked.
+enum RealCell {
+    struct Failure: Error, CustomStringConvertible {
+        var description: String
+    }
+
+    static func run(_ cell: Cell, repetition: Int, seed: UInt64, descriptor: ProtocolDescriptor, workRoot: URL,
+                    interrupted: () -> Bool) throws -> CellOutcome {
+        let directory = workRoot.appendingPathComponent("\(cell.name)-rep\(repetition)")
+        var options = LocalCluster.Options(nodes: cell.nodes, protocolName: cell.protocolName, directory: directory)
+        options.settings = cell.settings.map { ($0.key, $0.value) }
+        options.allocator = cell.allocator
+        let cluster = try LocalCluster(options: options)
+        var clients: [Process] = []
+        defer {
+            for client in clients where client.isRunning { kill(client.processIdentifier, SIGKILL) }
+            for client in clients { client.waitUntilExit(); ChildProcesses.unregister(client.processIdentifier) }
+            cluster.stop()
+            cluster.removeData()
+        }
+        try cluster.start()
+        try cluster.waitUntilReady(needLeader: descriptor.hasLeader)
+        try injectMessageFaults(cell.faults, seed: seed, cluster: cluster)
+
+        // Client processes, sessions spread evenly; one nonce for the run keeps client ids unique.
+        let nonce = UInt64.random(in: 0..<4_096)
+        let processCount = cell.clientProcesses
+        var outputs: [URL] = []
+        for k in 0..<processCount {
+            let sessions = cell.clients / processCount + (k < cell.clients % processCount ? 1 : 0)
+            let out = directory.appendingPathComponent("client-\(k).result")
+            outputs.append(out)
+            var arguments = ["client", "--nodes", cluster.clientAddressList, "--cluster-id", "\(options.clusterID)",
+                             "--sessions", "\(max(1, sessions))", "--warmup", "\(cell.warmup)", "--duration", "\(cell.duration)",
+                             "--workload", "mixed", "--keys", "\(cell.workload.keys)", "--read-ratio", "\(cell.workload.readRatio)",
+                             "--value-size", "\(cell.workload.valueSize)", "--distribution", cell.workload.distribution.description,
+                             "--seed", "\(seed &+ UInt64(k))", "--process-index", "\(k)", "--run-nonce", "\(nonce)", "--out", out.path]
+            if let rate = cell.rate {
+                arguments += ["--rate", "\(rate / Double(processCount))", "--arrival", cell.poissonArrivals ? "poisson" : "constant"]
+            }
+            clients.append(try spawn(arguments, allocator: cell.allocator, log: directory.appendingPathComponent("client-\(k).log")))
+        }
+
+        // Watch the run: nodes that die, leaders that change, an interrupt.
+        var leaders: Set<String> = []
+        let limit = Date().addingTimeInterval((cell.warmup + cell.duration).seconds + 20)
+        while clients.contains(where: \.isRunning) {
+            if interrupted() { throw Failure(description: "interrupted") }
+            if Date() > limit { throw Failure(description: "clients did not finish in time") }
+            let exits = cluster.unexpectedExits()
+            if !exits.isEmpty { throw Failure(description: exits.joined(separator: "; ")) }
+            if descriptor.hasLeader, let leader = cluster.leader(), let report = cluster.report(leader) {
+                leaders.insert("\(report.status.term.rawValue)/\(leader)")
+            }
+            usleep(100_000)
+        }
+        for (k, client) in clients.enumerated() where client.terminationStatus != 0 {
+            let last = (try? String(contentsOf: directory.appendingPathComponent("client-\(k).log"), encoding: .utf8))?
+                .split(separator: "\n").last.map(String.init) ?? ""
+            throw Failure(description: "client \(k) exited with status \(client.terminationStatus): \(last)")
+        }
+        let reports = cluster.reports().compactMap { $0 }
+        let exits = cluster.unexpectedExits()
+        if !exits.isEmpty { throw Failure(description: exits.joined(separator: "; ")) }
+
+        var merged = ClientResult()
+        for out in outputs { merged.merge(try ClientResult(decoding: Data(contentsOf: out))) }
+
+        var row = ResultRow.describing(cell, repetition: repetition, seed: seed)
+        var verdict: String
+        var violations = 0
+        switch descriptor.guarantee {
+        case .linearizable:
+            let check = Verdicts.linearizability(merged.history)
+            verdict = check.verdict
+            violations = check.violations
+        case .eventual:
+            verdict = "stale-rate:\(format(Staleness.measure(merged.history).staleReadRate, digits: 4))"
+        case .atomic:
+            verdict = "atomic"
+        }
+        let ops = Double(max(merged.succeeded, 1))
+        row["client_processes"] = "\(processCount)"
+        row["duration_s"] = format(cell.duration.seconds, digits: 3)
+        row["ops_ok"] = "\(merged.succeeded)"
+        row["ops_failed"] = "\(merged.failed)"
+        row["ops_unknown"] = "\(merged.unknown)"
+        let throughput = Double(merged.succeeded) / cell.duration.seconds
+        row["throughput_ops_s"] = format(throughput, digits: 1)
+        row.setLatencies(merged.latency)
+        if cell.rate != nil { row["uncorrected_p99_us"] = "\(merged.serviceTime.percentile(99))" }
+        row["availability"] = format(merged.attempted == 0 ? 0 : Double(merged.succeeded) / Double(merged.attempted), digits: 4)
+        row["verdict"] = verdict
+        row["violations"] = "\(violations)"
+        row["leader_changes"] = descriptor.hasLeader ? "\(leaders.count)" : ""
+        row["messages_per_op"] = format(Double(reports.reduce(0) { $0 + $1.messagesSent }) / ops, digits: 3)
+        row["fsyncs_per_op"] = format(Double(reports.reduce(0) { $0 + $1.fsyncs }) / ops, digits: 3)
+        row["cpu_s"] = format(Double(reports.reduce(0) { $0 + $1.cpuNanos }) / 1e9, digits: 3)
+        row["peak_rss_mb"] = format(Double(reports.map(\.peakRSSBytes).max() ?? 0) / 1_048_576, digits: 1)
+        row["allocator"] = Set(reports.map(\.allocator)).sorted().joined(separator: "+")
+        row["status"] = "ok"
+        var outcome = CellOutcome(row: row, histogram: merged.latency, throughput: throughput, verdict: verdict, failed: false,
+                                  clientResult: merged)
+        if descriptor.guarantee == .linearizable, violations > 0 {
+            outcome.counterexample = Verdicts.linearizability(merged.history).detail
+        }
+        return outcome
+    }
+
+    /// Real-mode message faults: each node's transport shim drops, duplicates and delays what it
+    /// receives (seeded per node), the same meaning the simulator gives these parameters.
+    static func injectMessageFaults(_ faults: FaultSchedule, seed: UInt64, cluster: LocalCluster) throws {
+        let message = MessageFaults(dropProbability: faults.dropProbability, duplicateProbability: faults.duplicateProbability,
+                                    delay: faults.extraDelay, delayJitter: faults.extraDelayJitter, seed: seed)
+        guard !message.isNone else { return }
+        for node in 1...cluster.options.nodes {
+            guard case .done = try cluster.send(.messageFaults(message), to: node) else {
+                throw Failure(description: "node \(node) refused the message faults")
+            }
+        }
+    }
+
+    /// Starts a `bench` child process (this binary) with the allocator and parent-death watch.
+    static func spawn(_ arguments: [String], allocator: AllocatorChoice, log: URL) throws -> Process {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: LocalCluster.ownExecutable)
+        process.arguments = arguments
+        var environment = Allocators.environment(for: allocator).environment
+        environment["CONSENSUSBENCH_PARENT_PID"] = "\(getpid())"
+        environment["CONSENSUSBENCH_REEXEC"] = "1"
+        process.environment = environment
+        _ = FileManager.default.createFile(atPath: log.path, contents: nil)
+        let handle = try FileHandle(forWritingTo: log)
+        process.standardOutput = handle
+        process.standardError = handle
+        process.standardInput = FileHandle.nullDevice
+        try process.run()
+        ChildProcesses.register(process.processIdentifier)
+        return process
+    }
+}
