@@ -61,6 +61,8 @@ let package = Package(
         .testTarget(name: "LogStoreTests", dependencies: ["LogStore", "BenchCore"]),
         .testTarget(name: "SimulationTests", dependencies: ["BenchCore", "Protocols", "Checker", "Simulation"]),
         .testTarget(name: "ArchitectureTests"),
+        .testTarget(name: "ExperimentTests", dependencies: ["Experiment", "BenchCore"]),
+        .testTarget(name: "LoadGenTests", dependencies: ["LoadGen", "BenchCore", "Checker"]),
         .testTarget(name: "IntegrationTests", dependencies: ["Experiment", "Runtime", "LoadGen", "Checker", "BenchCore"]),
     ]
 )

@@ -127,6 +127,9 @@ public final class LocalCluster {
         ChildProcesses.unregister(process.processIdentifier)
     }
 
+    /// The pid of node `node`'s process (0 if it was never started).
+    public func processIdentifier(_ node: Int) -> Int32 { processes[node - 1]?.processIdentifier ?? 0 }
+
     public func isRunning(_ node: Int) -> Bool { processes[node - 1]?.isRunning ?? false }
 
     /// Nodes that exited without being told to, with their exit status and last log line.

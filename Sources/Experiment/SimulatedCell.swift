@@ -96,6 +96,8 @@ extension ResultRow {
         row["w"] = cell.w.map { "\($0)" } ?? ""
         row["r"] = cell.r.map { "\($0)" } ?? ""
         row["clients"] = "\(cell.clients)"
+        row["target_rate"] = cell.rate.map { format($0, digits: 1) } ?? ""
+        row["arrival"] = cell.rate == nil ? "" : (cell.poissonArrivals ? "poisson" : "constant")
         row["read_ratio"] = "\(cell.workload.readRatio)"
         row["value_size"] = "\(cell.workload.valueSize)"
         row["keys"] = "\(cell.workload.keys)"

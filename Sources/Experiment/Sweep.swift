@@ -91,10 +91,10 @@ public struct SweepError: Error, CustomStringConvertible, Sendable {
 
 extension SweepSpec {
     /// Checks every value that does not depend on the combination; throws the first problem.
-    public func validate() throws(SweepError) {
+    public func validate(catalog: [ProtocolDescriptor] = ProtocolCatalog.all) throws(SweepError) {
         if protocols.isEmpty { throw SweepError("no protocol given") }
-        for name in protocols where ProtocolCatalog.named(name) == nil {
-            throw SweepError("unknown protocol '\(name)' (known: \(ProtocolCatalog.names.joined(separator: ", ")))")
+        for name in protocols where !catalog.contains(where: { $0.name == name }) {
+            throw SweepError("unknown protocol '\(name)' (known: \(catalog.map(\.name).joined(separator: ", ")))")
         }
         func nonEmpty<T>(_ list: [T], _ name: String) throws(SweepError) {
             if list.isEmpty { throw SweepError("--\(name) needs at least one value") }
@@ -120,12 +120,12 @@ extension SweepSpec {
 
     /// The cells to run and the combinations skipped (with reasons). Throws when the input is bad
     /// or when no combination is valid.
-    public func expand() throws(SweepError) -> (cells: [Cell], skipped: [SkippedCell]) {
-        try validate()
+    public func expand(catalog: [ProtocolDescriptor] = ProtocolCatalog.all) throws(SweepError) -> (cells: [Cell], skipped: [SkippedCell]) {
+        try validate(catalog: catalog)
         var cells: [Cell] = []
         var skipped: [SkippedCell] = []
         for name in protocols {
-            let descriptor = ProtocolCatalog.named(name)!
+            let descriptor = catalog.first { $0.name == name }!
             // Settings: only the keys this protocol has; an axis per key with several values.
             let known = Set(descriptor.defaultSettings.map(\.key))
             let axes = settings.filter { known.contains($0.key) }

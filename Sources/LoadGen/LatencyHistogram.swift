@@ -31,7 +31,8 @@ public struct LatencyHistogram: Sendable {
 
     public var count: UInt64 { histogram.totalCount }
     public func percentile(_ p: Double) -> UInt64 { count == 0 ? 0 : histogram.valueAtPercentile(p) }
-    public var max: UInt64 { count == 0 ? 0 : histogram.max }
+    /// The largest value recorded (exact, not rounded to its bucket).
+    public var max: UInt64 { count == 0 ? 0 : histogram.maxRecorded }
     public var mean: Double { count == 0 ? 0 : histogram.mean }
 
     /// The HdrHistogram percentile-distribution text (the `.hgrm` format), values in microseconds.
@@ -48,6 +49,8 @@ public struct LatencyHistogram: Sendable {
 }
 
 extension LatencyHistogram: WireCodable {
+    /// Each non-empty bucket as (value, count), plus the exact smallest and largest values, so the
+    /// decoded histogram has the same buckets, the same minimum and the same maximum.
     public func encode(to writer: inout WireWriter) {
         let values = recordedValues
         writer.write(UInt32(values.count))
@@ -55,17 +58,36 @@ extension LatencyHistogram: WireCodable {
             writer.write(value)
             writer.write(count)
         }
+        writer.write(count == 0 ? 0 : histogram.min)
+        writer.write(count == 0 ? 0 : histogram.maxRecorded)
     }
 
     public init(from reader: inout WireReader) throws {
         self.init()
         let entries = Int(try reader.readUInt32())
-        guard entries * 16 <= reader.remaining else { throw WireError.truncated(needed: entries * 16, available: reader.remaining) }
+        guard entries * 16 + 16 <= reader.remaining else { throw WireError.truncated(needed: entries * 16 + 16, available: reader.remaining) }
+        var buckets: [(UInt64, UInt64)] = []
+        buckets.reserveCapacity(entries)
         for _ in 0..<entries {
             let value = try reader.readUInt64()
             let count = try reader.readUInt64()
-            guard value >= 1, value <= Self.highestMicros else { throw WireError.invalidValue("latency \(value) µs out of range") }
-            record(micros: value, count: count)
+            guard value >= 1, value <= Self.highestMicros, count > 0 else { throw WireError.invalidValue("bucket \(value) µs × \(count)") }
+            buckets.append((value, count))
+        }
+        let minimum = try reader.readUInt64()
+        let maximum = try reader.readUInt64()
+        for (i, (value, count)) in buckets.enumerated() {
+            // The extreme buckets hold the exact extremes; the rest of their counts go at the bucket's value.
+            var remaining = count
+            if i == 0, histogram.valuesAreEquivalent(minimum, value), remaining > 0 {
+                record(micros: minimum)
+                remaining -= 1
+            }
+            if i == buckets.count - 1, histogram.valuesAreEquivalent(maximum, value), remaining > 0 {
+                record(micros: maximum)
+                remaining -= 1
+            }
+            if remaining > 0 { record(micros: value, count: remaining) }
         }
     }
 }

@@ -173,21 +173,31 @@ public final class LoadDriver: @unchecked Sendable {
 
     /// Open loop: issue the operations whose intended start has come, then sleep until the next.
     func arrive() {
+        guard issuing, case .openLoop = config.plan else { return }
+        issueDueArrivals()
+        flushAll()
+        guard issuing else { return }
+        let wake = max(nextArrival, Self.now() + .microseconds(20))
+        loop.scheduleTask(deadline: NIODeadline.uptimeNanoseconds(UInt64(wake.nanoseconds))) { [self] in arrive() }
+    }
+
+    /// Starts every arrival that is due, as long as a session is free. When all `sessions` are busy
+    /// (a stalled server), arrivals queue; each is sent when a session frees up, and its latency
+    /// still counts from its intended start — the correction for coordinated omission — while its
+    /// service time counts from the send.
+    func issueDueArrivals() {
         guard issuing, case let .openLoop(rate, poisson) = config.plan else { return }
         let now = Self.now()
         while issuing && nextArrival <= now {
             let s: Int
             if let free = idle.popLast() { s = free }
-            else if sessions.count < Self.sessionsMax { s = addSession() }
-            else { break }  // every session busy: the arrival waits, its latency still counts from its intended start
+            else if sessions.count < config.sessions { s = addSession() }
+            else { return }
             startNext(s, intended: nextArrival)
             let meanGap = 1e9 / rate
             let gap = poisson ? -meanGap * log(1 - random.nextUnit()) : meanGap
             nextArrival += .nanoseconds(Int64(gap.rounded()))
         }
-        flushAll()
-        let wake = max(nextArrival, now + .microseconds(50))
-        loop.scheduleTask(deadline: NIODeadline.uptimeNanoseconds(UInt64(wake.nanoseconds))) { [self] in arrive() }
     }
 
     func perform(_ action: ClientSession.Action, session s: Int) {
@@ -202,7 +212,7 @@ public final class LoadDriver: @unchecked Sendable {
             record(operation)
             if case .openLoop = config.plan {
                 idle.append(s)
-                if !issuing { maybeFinish() }
+                if issuing { issueDueArrivals() } else { maybeFinish() }
             } else {
                 startNext(s, intended: nil)
             }

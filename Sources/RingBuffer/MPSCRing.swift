@@ -284,11 +284,4 @@ public final class MPSCRing<Element>: @unchecked Sendable {
         // Relaxed: a statistic, ordered with nothing.
         producerWaiting.parkCount.load(ordering: .relaxed)
     }
-
-    public var _debugState: String {
-        let h = head.load(ordering: .relaxed)
-        let t = tail.load(ordering: .relaxed)
-        let seqs = (0..<capacity).map { sequence($0).load(ordering: .relaxed) }
-        return "head \(h) tail \(t) seqs \(seqs) csleep \(consumerWaiting.sleepers.load(ordering: .relaxed)) psleep \(producerWaiting.sleepers.load(ordering: .relaxed)) cparks \(_consumerParkCount) pparks \(_producerParkCount)"
-    }
 }
