@@ -59,6 +59,7 @@ let package = Package(
         .testTarget(name: "CheckerTests", dependencies: ["Checker", "BenchCore"]),
         .testTarget(name: "ProtocolsTests", dependencies: ["BenchCore", "Protocols"], resources: [.copy("testdata")]),
         .testTarget(name: "LogStoreTests", dependencies: ["LogStore", "BenchCore"]),
+        .testTarget(name: "RingBufferTests", dependencies: ["RingBuffer", "CReference"]),
         .testTarget(name: "SimulationTests", dependencies: ["BenchCore", "Protocols", "Checker", "Simulation"]),
         .testTarget(name: "ArchitectureTests"),
         .testTarget(name: "ExperimentTests", dependencies: ["Experiment", "BenchCore"]),

@@ -84,7 +84,8 @@ public struct ClientSession: Sendable {
     public mutating func onReply(_ reply: ClientReply, now: Instant) -> Action? {
         guard let pending = current, reply.client == id, reply.seq == pending.request.seq, !pending.backingOff else { return nil }
         switch reply.outcome {
-        case .ok, .compareFailed:
+        case .ok, .compareFailed, .balances, .lockHeld, .aborted:
+            // A definite answer: an aborted transaction is over too (the client starts a new one).
             return finish(outcome: reply.outcome, now: now)
         case let .notLeader(hint):
             if let hint, Int(hint.rawValue) - 1 != target, (1...nodeCount).contains(Int(hint.rawValue)) {
@@ -150,6 +151,8 @@ public struct FinishedOperation: Hashable, Sendable {
 
     /// True when the operation certainly took effect and the client knows its result.
     public var succeeded: Bool { outcome?.isApplied ?? false }
+    /// True for a transaction the system certainly aborted.
+    public var aborted: Bool { outcome == .aborted }
 
     /// Latency from the intended start (coordinated omission corrected).
     public var latency: Duration { complete - intended }

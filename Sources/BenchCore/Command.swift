@@ -44,16 +44,64 @@ public enum Command: Hashable, Sendable {
     case put(key: Key, value: Value)
     /// Writes `new` only if the key currently holds `expected` (nil: the key is absent).
     case compareAndSet(key: Key, expected: Value?, new: Value)
+    /// A bank transaction: adds each delta to its account's balance, all or nothing. Refused
+    /// (`.aborted`) if any balance would go negative. The deltas sum to zero for a transfer, so
+    /// the bank's total never changes.
+    case transaction([AccountDelta])
+    /// Reads several balances as one transaction (a consistent snapshot); answered `.balances`.
+    case readBalances([Key])
+    /// Takes the lock `lock` for the client for `lease`, or renews it if the client holds it.
+    /// `stamp` is the time the granting replica assigns when it orders the command (the client
+    /// sends `.zero`); a lock is free once `stamp` passes the holder's expiry.
+    case acquireLock(lock: Key, lease: Duration, stamp: Instant)
+    /// Gives the lock back (if the client holds it).
+    case releaseLock(lock: Key)
 
+    /// The key a single-key command addresses (for transactions: the first account).
     @inlinable public var key: Key {
         switch self {
         case let .get(key), let .put(key, _), let .compareAndSet(key, _, _): key
+        case let .transaction(deltas): deltas.first?.account ?? 0
+        case let .readBalances(keys): keys.first ?? 0
+        case let .acquireLock(lock, _, _), let .releaseLock(lock): lock
         }
     }
 
     @inlinable public var isReadOnly: Bool {
-        if case .get = self { return true }
-        return false
+        switch self {
+        case .get, .readBalances: true
+        default: false
+        }
+    }
+
+    /// The command with the ordering replica's clock filled in (lock commands carry it; others
+    /// are unchanged). A leader calls this when it appends, so every replica applies the same time.
+    @inlinable public func stamped(_ now: Instant) -> Command {
+        if case let .acquireLock(lock, lease, _) = self { return .acquireLock(lock: lock, lease: lease, stamp: now) }
+        return self
+    }
+
+    /// Bytes this command takes on the wire, near enough for batch limits and cost models.
+    public var approximateSize: Int {
+        switch self {
+        case .get: 9
+        case let .put(_, value): 13 + value.size
+        case let .compareAndSet(_, expected, new): 15 + (expected?.size ?? 0) + new.size
+        case let .transaction(deltas): 5 + 16 * deltas.count
+        case let .readBalances(keys): 5 + 8 * keys.count
+        case .acquireLock: 25
+        case .releaseLock: 9
+        }
+    }
+}
+
+/// One account's change in a bank transaction.
+public struct AccountDelta: Hashable, Sendable {
+    public var account: Key
+    public var amount: Int64
+    @inlinable public init(account: Key, amount: Int64) {
+        self.account = account
+        self.amount = amount
     }
 }
 
@@ -84,14 +132,30 @@ public enum Outcome: Hashable, Sendable {
     case unknown
     /// Not applied: the replica refused it (overloaded, or the request is invalid).
     case rejected(code: UInt8)
+    /// A transaction that certainly did not commit (a vote no, a balance would go negative, a
+    /// timeout before the decision): the client may try again with a new seq.
+    case aborted
+    /// The balances a `readBalances` read, in the order asked.
+    case balances([Int64])
+    /// A lock request that was not granted: another client holds it until `until` (granter's clock).
+    case lockHeld(until: Instant)
 
-    /// True when the operation certainly took effect.
+    /// True when the operation certainly took effect and the client knows its result (a lock
+    /// refused because another client holds it is such a result; an aborted transaction is not).
     @inlinable public var isApplied: Bool {
         switch self {
-        case .ok, .compareFailed: true
+        case .ok, .compareFailed, .balances, .lockHeld: true
         default: false
         }
     }
+}
+
+/// Why a replica refused a request (`Outcome.rejected`).
+public enum RejectCode {
+    /// Too many requests in flight: back off and retry.
+    public static let overloaded: UInt8 = 1
+    /// The command is not one this protocol serves.
+    public static let unsupported: UInt8 = 2
 }
 
 /// A replica's answer to one request.
@@ -132,6 +196,14 @@ extension Command: WireCodable {
             writer.write(UInt8(2)); writer.write(key); writer.write(value)
         case let .compareAndSet(key, expected, new):
             writer.write(UInt8(3)); writer.write(key); writer.write(expected); writer.write(new)
+        case let .transaction(deltas):
+            writer.write(UInt8(4)); writer.write(deltas)
+        case let .readBalances(keys):
+            writer.write(UInt8(5)); writer.write(keys)
+        case let .acquireLock(lock, lease, stamp):
+            writer.write(UInt8(6)); writer.write(lock); writer.write(lease.nanoseconds); writer.write(stamp)
+        case let .releaseLock(lock):
+            writer.write(UInt8(7)); writer.write(lock)
         }
     }
 
@@ -143,6 +215,14 @@ extension Command: WireCodable {
             let key = try reader.readUInt64()
             let expected = try reader.readOptional(Value.self)
             self = .compareAndSet(key: key, expected: expected, new: try reader.read(Value.self))
+        case 4: self = .transaction(try reader.readArray(AccountDelta.self, minimumSize: 16, limit: 4_096))
+        case 5: self = .readBalances(try reader.readArray(UInt64.self, minimumSize: 8, limit: 1 << 20))
+        case 6:
+            let lock = try reader.readUInt64()
+            let lease = Duration(nanoseconds: try reader.readInt64())
+            guard lease >= .zero else { throw WireError.invalidValue("negative lease") }
+            self = .acquireLock(lock: lock, lease: lease, stamp: try reader.read(Instant.self))
+        case 7: self = .releaseLock(lock: try reader.readUInt64())
         case let tag: throw WireError.invalidTag(tag, type: "Command")
         }
     }
@@ -165,6 +245,11 @@ extension Outcome: WireCodable {
         case let .notLeader(hint): writer.write(UInt8(3)); writer.write(hint)
         case .unknown: writer.write(UInt8(4))
         case let .rejected(code): writer.write(UInt8(5)); writer.write(code)
+        case .aborted: writer.write(UInt8(6))
+        case let .balances(values):
+            writer.write(UInt8(7)); writer.write(UInt32(values.count))
+            for v in values { writer.write(v) }
+        case let .lockHeld(until): writer.write(UInt8(8)); writer.write(until)
         }
     }
 
@@ -175,6 +260,15 @@ extension Outcome: WireCodable {
         case 3: self = .notLeader(hint: try reader.readOptional(NodeID.self))
         case 4: self = .unknown
         case 5: self = .rejected(code: try reader.readUInt8())
+        case 6: self = .aborted
+        case 7:
+            let count = Int(try reader.readUInt32())
+            guard count * 8 <= reader.remaining else { throw WireError.truncated(needed: count * 8, available: reader.remaining) }
+            var values: [Int64] = []
+            values.reserveCapacity(count)
+            for _ in 0..<count { values.append(try reader.readInt64()) }
+            self = .balances(values)
+        case 8: self = .lockHeld(until: try reader.read(Instant.self))
         case let tag: throw WireError.invalidTag(tag, type: "Outcome")
         }
     }
@@ -186,5 +280,12 @@ extension ClientReply: WireCodable {
     }
     @inlinable public init(from reader: inout WireReader) throws {
         self.init(client: try reader.read(ClientID.self), seq: try reader.readUInt64(), outcome: try reader.read(Outcome.self))
+    }
+}
+
+extension AccountDelta: WireCodable {
+    @inlinable public func encode(to writer: inout WireWriter) { writer.write(account); writer.write(amount) }
+    @inlinable public init(from reader: inout WireReader) throws {
+        self.init(account: try reader.readUInt64(), amount: try reader.readInt64())
     }
 }

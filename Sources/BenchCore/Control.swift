@@ -14,6 +14,8 @@ public enum ControlRequest: Hashable, Sendable {
     case slowDisk(Duration)
     /// Stop gracefully (as SIGTERM does).
     case stop
+    /// Return the replica's `inspection()` bytes (for end-of-run checkers).
+    case inspect
 }
 
 /// Drop, duplication and delay of peer messages, applied by the receiving node's transport.
@@ -55,6 +57,8 @@ public struct NodeReport: Hashable, Sendable {
     public var peakRSSBytes: UInt64 = 0
     public var allocator: String = ""
     public var uptimeNanos: UInt64 = 0
+    /// The replica's protocol counters (`Replica.metrics`), by column name.
+    public var metrics: [String: Double] = [:]
 
     public init(id: NodeID, status: ReplicaStatus) {
         self.id = id
@@ -66,6 +70,7 @@ public enum ControlReply: Hashable, Sendable {
     case report(NodeReport)
     case done
     case failed(String)
+    case inspection([UInt8])
 }
 
 extension Role: WireCodable {
@@ -113,6 +118,7 @@ extension ControlRequest: WireCodable {
         case let .clockOffset(offset): w.write(UInt8(4)); w.write(offset)
         case let .slowDisk(delay): w.write(UInt8(5)); w.write(delay)
         case .stop: w.write(UInt8(6))
+        case .inspect: w.write(UInt8(7))
         }
     }
 
@@ -124,6 +130,7 @@ extension ControlRequest: WireCodable {
         case 4: self = .clockOffset(try r.read(Duration.self))
         case 5: self = .slowDisk(try r.read(Duration.self))
         case 6: self = .stop
+        case 7: self = .inspect
         case let tag: throw WireError.invalidTag(tag, type: "ControlRequest")
         }
     }
@@ -135,6 +142,9 @@ extension NodeReport: WireCodable {
         for v in [messagesSent, messagesReceived, bytesSent, batches, inputs, fsyncs, walBytes, badFrames, cpuNanos,
                   peakRSSBytes, uptimeNanos] { w.write(v) }
         w.writeBytes(Array(allocator.utf8))
+        let sorted = metrics.sorted { $0.key < $1.key }
+        w.write(UInt32(sorted.count))
+        for (key, value) in sorted { w.writeBytes(Array(key.utf8)); w.write(value) }
     }
     public init(from r: inout WireReader) throws {
         self.init(id: try r.read(NodeID.self), status: try r.read(ReplicaStatus.self))
@@ -143,6 +153,12 @@ extension NodeReport: WireCodable {
         badFrames = try r.readUInt64(); cpuNanos = try r.readUInt64(); peakRSSBytes = try r.readUInt64()
         uptimeNanos = try r.readUInt64()
         allocator = String(decoding: try r.readBytes(limit: 256), as: UTF8.self)
+        let count = Int(try r.readUInt32())
+        guard count <= 256 else { throw WireError.lengthTooLarge(count, limit: 256) }
+        for _ in 0..<count {
+            let key = String(decoding: try r.readBytes(limit: 256), as: UTF8.self)
+            metrics[key] = try r.readDouble()
+        }
     }
 }
 
@@ -152,6 +168,7 @@ extension ControlReply: WireCodable {
         case let .report(report): w.write(UInt8(1)); w.write(report)
         case .done: w.write(UInt8(2))
         case let .failed(message): w.write(UInt8(3)); w.writeBytes(Array(message.utf8))
+        case let .inspection(bytes): w.write(UInt8(4)); w.writeBytes(bytes)
         }
     }
     public init(from r: inout WireReader) throws {
@@ -159,6 +176,7 @@ extension ControlReply: WireCodable {
         case 1: self = .report(try r.read(NodeReport.self))
         case 2: self = .done
         case 3: self = .failed(String(decoding: try r.readBytes(limit: 4_096), as: UTF8.self))
+        case 4: self = .inspection(try r.readBytes(limit: FrameHeader.lengthLimit))
         case let tag: throw WireError.invalidTag(tag, type: "ControlReply")
         }
     }

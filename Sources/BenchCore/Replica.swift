@@ -185,10 +185,21 @@ public protocol Replica: SendableMetatype {
     /// Checks what must hold of this replica after every step; returns the first violation.
     /// Run after every step in tests and in the simulator.
     func invariants() -> String?
+
+    /// Protocol counters for the results, by column name (`blocked_max_ms`, ...). Read by node
+    /// reports and the simulator at the end of a run.
+    var metrics: [String: Double] { get }
+
+    /// Protocol state a checker needs at the end of a run and cannot see in client histories
+    /// (a participant's commit decisions, a replica's stored versions), in the protocol's own
+    /// binary form. The node runtime serves it to the orchestrator (`ControlRequest.inspect`).
+    func inspection() -> [UInt8]
 }
 
 extension Replica {
     public func invariants() -> String? { nil }
+    public var metrics: [String: Double] { [:] }
+    public func inspection() -> [UInt8] { [] }
 }
 
 /// A replica that keeps a replicated log, so the simulator's oracle can compare committed entries

@@ -36,15 +36,48 @@ public enum KeyDistribution: Hashable, Sendable, CustomStringConvertible {
     }
 }
 
+/// Which kind of operations a workload issues.
+public enum WorkloadKind: Hashable, Sendable, CustomStringConvertible {
+    /// Gets and puts on keys (`readRatio` of them gets).
+    case keyValue
+    /// Bank transfers: each transaction moves money between `accountsPerTransaction` distinct
+    /// accounts (the keys), so the bank's total never changes; `readRatio` of the operations read
+    /// that many balances as one snapshot.
+    case bank(accountsPerTransaction: Int)
+
+    public var description: String {
+        switch self {
+        case .keyValue: "kv"
+        case let .bank(k): "bank:\(k)"
+        }
+    }
+
+    /// Parses `kv` or `bank[:k]`.
+    public init?(parsing text: String) {
+        let parts = text.lowercased().split(separator: ":")
+        switch parts.first {
+        case "kv" where parts.count == 1: self = .keyValue
+        case "bank":
+            let k = parts.count > 1 ? Int(parts[1]) : 2
+            guard parts.count <= 2, let k, k >= 2, k <= 64 else { return nil }
+            self = .bank(accountsPerTransaction: k)
+        default: return nil
+        }
+    }
+}
+
 /// What the clients ask for: the same description drives simulated and real clients.
 public struct WorkloadSpec: Hashable, Sendable {
+    public var kind: WorkloadKind = .keyValue
     public var keys: Int = 1_000
     public var distribution: KeyDistribution = .uniform
     /// The share of operations that are gets.
     public var readRatio: Double = 0.5
     public var valueSize: Int = 64
 
-    public init(keys: Int = 1_000, distribution: KeyDistribution = .uniform, readRatio: Double = 0.5, valueSize: Int = 64) {
+    public init(keys: Int = 1_000, distribution: KeyDistribution = .uniform, readRatio: Double = 0.5, valueSize: Int = 64,
+                kind: WorkloadKind = .keyValue) {
+        self.kind = kind
         self.keys = keys
         self.distribution = distribution
         self.readRatio = readRatio
@@ -84,9 +117,26 @@ public struct WorkloadGenerator: Sendable {
 
     /// The next command; a write carries a value tagged `tag` (unique per client operation).
     public func nextCommand(tag: UInt64, _ random: inout SeededGenerator) -> Command {
-        let key = nextKey(&random)
-        if random.chance(spec.readRatio) { return .get(key: key) }
-        return .put(key: key, value: Value(tag: tag, size: spec.valueSize))
+        switch spec.kind {
+        case .keyValue:
+            let key = nextKey(&random)
+            if random.chance(spec.readRatio) { return .get(key: key) }
+            return .put(key: key, value: Value(tag: tag, size: spec.valueSize))
+        case let .bank(k):
+            // k distinct accounts (fewer if the bank is smaller).
+            var accounts: [Key] = []
+            let wanted = min(k, spec.keys)
+            while accounts.count < wanted {
+                let account = nextKey(&random)
+                if !accounts.contains(account) { accounts.append(account) }
+            }
+            if random.chance(spec.readRatio) { return .readBalances(accounts) }
+            // One account pays each of the others the same small amount: the deltas sum to zero.
+            let amount = Int64(1 + random.next() % 10)
+            var deltas = [AccountDelta(account: accounts[0], amount: -amount * Int64(accounts.count - 1))]
+            for account in accounts.dropFirst() { deltas.append(AccountDelta(account: account, amount: amount)) }
+            return .transaction(deltas)
+        }
     }
 }
 

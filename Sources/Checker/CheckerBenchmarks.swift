@@ -78,6 +78,8 @@ public enum CheckerBenchmarks {
                     previousState[key] = current
                     state[key] = operations[effect.index].written
                 }
+            case .transaction, .lock, .unlock:
+                break  // the generator makes register operations only
             }
         }
         return History(operations)

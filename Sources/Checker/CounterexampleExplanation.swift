@@ -105,6 +105,8 @@ enum CounterexampleExplanation {
             let swap = "compare-and-set \(tagText(operation.expected))→\(tagText(operation.written)) \(who)"
             if operation.status != .ok { return swap + outcome }
             return operation.swapped ? "\(swap) swapped" : "\(swap) was refused and saw \(tagText(operation.observed))"
+        case .transaction, .lock, .unlock:
+            return "\(operation.kind) \(who)\(outcome)"
         }
     }
 
@@ -121,6 +123,7 @@ enum CounterexampleExplanation {
         case (_, .write): return operation.written
         case (.ok, .compareAndSet): return operation.swapped ? operation.written : nil
         case (.unknown, .compareAndSet): return operation.written
+        case (_, .transaction), (_, .lock), (_, .unlock): return nil
         }
     }
 
@@ -130,7 +133,7 @@ enum CounterexampleExplanation {
         switch operation.kind {
         case .read: return operation.observed
         case .compareAndSet: return operation.swapped ? operation.expected : operation.observed
-        case .write: return nil
+        case .write, .transaction, .lock, .unlock: return nil
         }
     }
 

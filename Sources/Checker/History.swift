@@ -6,6 +6,12 @@ public enum OperationKind: UInt8, Hashable, Sendable {
     case read = 1
     case write = 2
     case compareAndSet = 3
+    /// A bank transaction or balance read (`written` = 1 for a read-only snapshot).
+    case transaction = 4
+    /// A lock acquisition: `written` = the lease in nanoseconds, `swapped` = granted.
+    case lock = 5
+    /// A lock release.
+    case unlock = 6
 }
 
 /// How an operation ended, from the client's side.
@@ -100,6 +106,18 @@ extension ClientOperation {
             if case let .compareFailed(current) = finished.outcome { observed = current?.tag ?? 0 }
             self.init(client: client, key: key, kind: .compareAndSet, written: new.tag, expected: expected?.tag ?? 0,
                       observed: observed, swapped: swapped, invoke: invoke, complete: complete, status: status)
+        case .transaction, .readBalances:
+            let readOnly = finished.request.command.isReadOnly
+            let status: OperationStatus = finished.aborted ? .failed : status
+            self.init(client: client, key: finished.request.command.key, kind: .transaction, written: readOnly ? 1 : 0,
+                      invoke: invoke, complete: complete, status: status)
+        case let .acquireLock(lock, lease, _):
+            var granted = false
+            if case .ok = finished.outcome { granted = true }
+            self.init(client: client, key: lock, kind: .lock, written: UInt64(max(0, lease.nanoseconds)), swapped: granted,
+                      invoke: invoke, complete: complete, status: status)
+        case let .releaseLock(lock):
+            self.init(client: client, key: lock, kind: .unlock, invoke: invoke, complete: complete, status: status)
         }
     }
 }

@@ -42,7 +42,8 @@ struct RegisterOperation: Hashable, Sendable {
         self.complete = operation.complete.nanoseconds
         self.source = source
         switch (operation.status, operation.kind) {
-        case (.failed, _), (.unknown, .read):
+        case (.failed, _), (.unknown, .read), (_, .transaction), (_, .lock), (_, .unlock):
+            // Transactions and locks are checked by their own checkers, not as registers.
             return nil
         case (.ok, .read):
             effect = .read

@@ -14,40 +14,76 @@ public enum Guarantee: String, Sendable {
     case atomic
 }
 
-/// Everything the suite knows about one protocol: its name, its settings, and how to run it in
-/// the simulator (and, from Step 2 on, as node processes).
+/// What the end-of-run analysis of a protocol found: figures by column name, and violations.
+public struct ProtocolFindings: Sendable {
+    public var metrics: [String: Double] = [:]
+    public var violations: [String] = []
+    public init(metrics: [String: Double] = [:], violations: [String] = []) {
+        self.metrics = metrics
+        self.violations = violations
+    }
+}
+
+/// Everything the suite knows about one protocol: its name, its settings, how to run it in the
+/// simulator and as node processes, and how to check what it did.
 public struct ProtocolDescriptor: Sendable {
     public let name: String
     public let summary: String
     public let guarantee: Guarantee
     /// Whether clients must find a leader (readiness waits for one).
     public let hasLeader: Bool
-    /// Whether N, W and R apply.
+    /// Whether N, W and R apply (they are passed to the protocol as settings `n`, `w`, `r`).
     public let usesQuorumParameters: Bool
+    /// The operations its clients issue.
+    public let workload: WorkloadKind
     /// Every setting with its default value.
     public let defaultSettings: [(key: String, value: String)]
     /// Checks settings; throws a one-line error for an unknown key or a bad value.
     public let validateSettings: @Sendable ([(String, String)]) throws(SettingError) -> Void
-    /// Runs one simulated cell.
+    /// Runs one simulated cell (with the protocol's oracle and end-of-run analysis).
     let simulate: @Sendable (SimulationOptions, [(String, String)]) throws(SettingError) -> SimulationResult
     /// Runs a node process until it is stopped.
     let runNode: @Sendable (NodeConfig) throws -> Void
+    /// Analyses a real run from every node's `inspection()` bytes (nil for nodes that did not answer).
+    let inspectReal: @Sendable ([[UInt8]?]) -> ProtocolFindings
 }
 
 extension ProtocolDescriptor {
-    /// The descriptor of a log-replicating protocol whose runs must be linearizable.
-    static func logReplica<R: LogReplica>(_: R.Type, summary: String) -> ProtocolDescriptor {
+    /// A protocol with its own oracle (installed on the simulator before the run) and end-of-run
+    /// analysis (of the simulator's replicas and durable states, and of real nodes' inspections).
+    static func make<R: Replica>(
+        _: R.Type, summary: String, guarantee: Guarantee, hasLeader: Bool, usesQuorumParameters: Bool = false,
+        workload: WorkloadKind = .keyValue,
+        oracle: (@Sendable (Simulator<R>) -> Void)? = nil,
+        analyzeSimulation: (@Sendable (Simulator<R>, SimulationResult) -> ProtocolFindings)? = nil,
+        inspectReal: @escaping @Sendable ([[UInt8]?]) -> ProtocolFindings = { _ in ProtocolFindings() }
+    ) -> ProtocolDescriptor {
         ProtocolDescriptor(
-            name: R.name, summary: summary, guarantee: .linearizable, hasLeader: true, usesQuorumParameters: false,
+            name: R.name, summary: summary, guarantee: guarantee, hasLeader: hasLeader,
+            usesQuorumParameters: usesQuorumParameters, workload: workload,
             defaultSettings: R.Settings().parameters,
             validateSettings: { pairs throws(SettingError) in _ = try R.Settings(pairs) },
             simulate: { options, pairs throws(SettingError) in
                 let settings = try R.Settings(pairs)
                 let simulator = Simulator<R>(options: options, settings: settings)
-                LogOracle<R>().install(on: simulator)
-                return simulator.run()
+                oracle?(simulator)
+                var result = simulator.run()
+                if let analyzeSimulation {
+                    let findings = analyzeSimulation(simulator, result)
+                    result.metrics.merge(findings.metrics) { $1 }
+                    result.violations += findings.violations
+                }
+                return result
             },
-            runNode: nodeRunner(R.self))
+            runNode: nodeRunner(R.self),
+            inspectReal: inspectReal)
+    }
+
+    /// The descriptor of a log-replicating protocol whose runs must be linearizable: the log oracle
+    /// (one leader per term, identical committed entries) watches every simulated step.
+    static func logReplica<R: LogReplica>(_: R.Type, summary: String) -> ProtocolDescriptor {
+        make(R.self, summary: summary, guarantee: .linearizable, hasLeader: true,
+             oracle: { simulator in LogOracle<R>().install(on: simulator) })
     }
 }
 

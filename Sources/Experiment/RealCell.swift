@@ -17,7 +17,7 @@ enum RealCell {
                     interrupted: () -> Bool) throws -> CellOutcome {
         let directory = workRoot.appendingPathComponent("\(cell.name)-rep\(repetition)")
         var options = LocalCluster.Options(nodes: cell.nodes, protocolName: cell.protocolName, directory: directory)
-        options.settings = cell.settings.map { ($0.key, $0.value) }
+        options.settings = cell.effectiveSettings
         options.allocator = cell.allocator
         let cluster = try LocalCluster(options: options)
         var clients: [Process] = []
@@ -69,6 +69,11 @@ enum RealCell {
             throw Failure(description: "client \(k) exited with status \(client.terminationStatus): \(last)")
         }
         let reports = cluster.reports().compactMap { $0 }
+        let inspections = (1...cell.nodes).map { node -> [UInt8]? in
+            guard case let .inspection(bytes)? = try? cluster.send(.inspect, to: node) else { return nil }
+            return bytes
+        }
+        let findings = descriptor.inspectReal(inspections)
         let exits = cluster.unexpectedExits()
         if !exits.isEmpty { throw Failure(description: exits.joined(separator: "; ")) }
 
@@ -76,6 +81,7 @@ enum RealCell {
         for out in outputs { merged.merge(try ClientResult(decoding: Data(contentsOf: out))) }
 
         var row = ResultRow.describing(cell, repetition: repetition, seed: seed)
+        row.setStaleness(merged.history)
         var verdict: String
         var violations = 0
         switch descriptor.guarantee {
@@ -86,8 +92,9 @@ enum RealCell {
         case .eventual:
             verdict = "stale-rate:\(format(Staleness.measure(merged.history).staleReadRate, digits: 4))"
         case .atomic:
-            verdict = "atomic"
+            verdict = findings.violations.isEmpty ? "atomic" : "NOT-ATOMIC"
         }
+        violations += findings.violations.count
         let ops = Double(max(merged.succeeded, 1))
         row["client_processes"] = "\(processCount)"
         row["duration_s"] = format(cell.duration.seconds, digits: 3)
@@ -107,11 +114,25 @@ enum RealCell {
         row["cpu_s"] = format(Double(reports.reduce(0) { $0 + $1.cpuNanos }) / 1e9, digits: 3)
         row["peak_rss_mb"] = format(Double(reports.map(\.peakRSSBytes).max() ?? 0) / 1_048_576, digits: 1)
         row["allocator"] = Set(reports.map(\.allocator)).sorted().joined(separator: "+")
+        // Protocol counters: summed over nodes, except maxima (`_max_` in the name) which take the largest.
+        var metrics: [String: Double] = [:]
+        for report in reports {
+            for (name, value) in report.metrics {
+                metrics[name] = name.contains("_max_") ? max(metrics[name] ?? value, value) : (metrics[name] ?? 0) + value
+            }
+        }
+        row.setMetrics(metrics)
+        row.setMetrics(findings.metrics)
+        if merged.aborted > 0 || descriptor.guarantee == .atomic {
+            row["abort_rate"] = format(Double(merged.aborted) / Double(max(merged.attempted, 1)), digits: 4)
+        }
         row["status"] = "ok"
         var outcome = CellOutcome(row: row, histogram: merged.latency, throughput: throughput, verdict: verdict, failed: false,
                                   clientResult: merged)
-        if descriptor.guarantee == .linearizable, violations > 0 {
-            outcome.counterexample = Verdicts.linearizability(merged.history).detail
+        if violations > 0 {
+            var detail = findings.violations
+            if descriptor.guarantee == .linearizable, let text = Verdicts.linearizability(merged.history).detail { detail.append(text) }
+            outcome.counterexample = detail.joined(separator: "\n")
         }
         return outcome
     }

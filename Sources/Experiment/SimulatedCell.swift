@@ -38,7 +38,7 @@ enum SimulatedCell {
         options.faults = cell.faults
         options.duration = cell.duration + cell.warmup
         options.warmup = cell.warmup
-        let result = try descriptor.simulate(options, cell.settings.map { ($0.key, $0.value) })
+        let result = try descriptor.simulate(options, cell.effectiveSettings)
 
         var histogram = LatencyHistogram()
         for latency in result.latencies { histogram.record(.nanoseconds(latency)) }
@@ -58,9 +58,11 @@ enum SimulatedCell {
         case .atomic:
             verdict = violations == 0 ? "atomic" : "NOT-ATOMIC"
         }
+
         if !result.violations.isEmpty && verdict == "linearizable" { verdict = "INVARIANT-VIOLATED" }
 
         var row = ResultRow.describing(cell, repetition: repetition, seed: seed)
+        row.setStaleness(result.history)
         let ops = max(result.opsOK, 1)
         row["duration_s"] = format(cell.duration.seconds, digits: 3)
         row["ops_ok"] = "\(result.opsOK)"
@@ -77,6 +79,10 @@ enum SimulatedCell {
         row["cpu_s"] = format(result.cpuTime.seconds, digits: 3)
         row["allocator"] = "none"
         row["client_processes"] = "0"
+        row.setMetrics(result.metrics)
+        if result.opsAborted > 0 || descriptor.guarantee == .atomic {
+            row["abort_rate"] = format(Double(result.opsAborted) / Double(max(result.opsAttempted, 1)), digits: 4)
+        }
         row["status"] = "ok"
         var outcome = CellOutcome(row: row, histogram: histogram, throughput: result.throughput, verdict: verdict, failed: false)
         if !detail.isEmpty { outcome.counterexample = (["replay: bench sim with \(options)"] + detail).joined(separator: "\n") }
@@ -112,6 +118,20 @@ extension ResultRow {
         row["seed"] = "\(seed)"
         row["repetition"] = "\(repetition)"
         return row
+    }
+
+    /// Stale reads, measured for every protocol (0 expected for the linearizable ones).
+    mutating func setStaleness(_ history: History) {
+        let report = Staleness.measure(history)
+        self["stale_read_rate"] = format(report.staleReadRate, digits: 5)
+        self["stale_age_p50_us"] = report.staleReadCount == 0 ? "" : format(Double(report.staleAgeP50Nanos) / 1_000, digits: 1)
+    }
+
+    /// Protocol figures by column name; names that are not columns are ignored.
+    mutating func setMetrics(_ metrics: [String: Double]) {
+        for (name, value) in metrics where Columns.names.contains(name) {
+            self[name] = format(value, digits: 4)
+        }
     }
 
     mutating func setLatencies(_ histogram: LatencyHistogram) {

@@ -60,6 +60,13 @@ public struct Cell: Sendable {
     public var duration: Duration
     public var warmup: Duration
 
+    /// The protocol settings to run with: the swept ones, plus N, W and R for quorum protocols.
+    public var effectiveSettings: [(String, String)] {
+        var pairs = settings.map { ($0.key, $0.value) }
+        if let n, let w, let r { pairs += [("n", "\(n)"), ("w", "\(w)"), ("r", "\(r)")] }
+        return pairs
+    }
+
     /// A short unique name: the histogram file name and the `cell` column.
     public var name: String {
         var parts = [String(format: "%03d", index), protocolName, mode.rawValue, "n\(nodes)"]
@@ -172,7 +179,8 @@ extension SweepSpec {
                                         index: cells.count + 1, protocolName: name, mode: mode, nodes: nodeCount,
                                         n: qn, w: qw, r: qr, clients: clientCount, rate: rate, poissonArrivals: poissonArrivals,
                                         clientProcesses: max(1, min(clientProcesses ?? 2, clientCount)), allocator: allocator,
-                                        workload: workload, faults: schedule, settings: combo, duration: duration, warmup: warmup))
+                                        workload: { var w = workload; w.kind = descriptor.workload; return w }(),
+                                        faults: schedule, settings: combo, duration: duration, warmup: warmup))
                                 }
                             }
                         }

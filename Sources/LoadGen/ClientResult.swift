@@ -16,6 +16,8 @@ public struct ClientResult: Sendable {
     public var unknown = 0
     /// Operations that ended with a definite answer after more than one attempt.
     public var retried = 0
+    /// Transactions the system certainly aborted (counted in `failed` too).
+    public var aborted = 0
     /// When the measurement window began and ended (monotonic clock).
     public var windowStart: Instant = .zero
     public var windowEnd: Instant = .zero
@@ -44,6 +46,7 @@ public struct ClientResult: Sendable {
         failed += other.failed
         unknown += other.unknown
         retried += other.retried
+        aborted += other.aborted
         windowStart = windowStart == .zero ? other.windowStart : min(windowStart, other.windowStart)
         windowEnd = max(windowEnd, other.windowEnd)
         runStart = runStart == .zero ? other.runStart : min(runStart, other.runStart)
@@ -65,7 +68,7 @@ extension ClientResult: WireCodable {
     public func encode(to w: inout WireWriter) {
         w.write(Self.magic)
         w.write(latency); w.write(serviceTime); w.write(history)
-        for v in [attempted, succeeded, failed, unknown, retried] { w.write(UInt64(v)) }
+        for v in [attempted, succeeded, failed, unknown, retried, aborted] { w.write(UInt64(v)) }
         w.write(windowStart); w.write(windowEnd); w.write(runStart)
         w.write(UInt32(buckets.count))
         for b in buckets { w.write(b.succeeded); w.write(b.failed); w.write(b.latency) }
@@ -78,7 +81,7 @@ extension ClientResult: WireCodable {
         serviceTime = try r.read(LatencyHistogram.self)
         history = try r.read(History.self)
         attempted = Int(try r.readUInt64()); succeeded = Int(try r.readUInt64()); failed = Int(try r.readUInt64())
-        unknown = Int(try r.readUInt64()); retried = Int(try r.readUInt64())
+        unknown = Int(try r.readUInt64()); retried = Int(try r.readUInt64()); aborted = Int(try r.readUInt64())
         windowStart = try r.read(Instant.self); windowEnd = try r.read(Instant.self); runStart = try r.read(Instant.self)
         let count = Int(try r.readUInt32())
         guard count <= 1_000_000 else { throw WireError.lengthTooLarge(count, limit: 1_000_000) }

@@ -261,6 +261,7 @@ public final class LoadDriver: @unchecked Sendable {
             result.unknown += 1
         } else {
             result.failed += 1
+            if operation.aborted { result.aborted += 1 }
         }
     }
 

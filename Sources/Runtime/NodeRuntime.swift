@@ -303,6 +303,8 @@ public final class NodeRuntime<R: Replica>: @unchecked Sendable {
         case .stop:
             stopRequested.store(true, ordering: .relaxed)
             reply = .done
+        case .inspect:
+            reply = .inspection(replica.inspection())
         }
         appendClientFrame(kind: .controlReply, to: channel) { reply.encode(to: &$0) }
     }
@@ -318,6 +320,7 @@ public final class NodeRuntime<R: Replica>: @unchecked Sendable {
         current.peakRSSBytes = ResourceUsage.peakRSSBytes()
         current.allocator = ResourceUsage.allocatorInUse()
         current.uptimeNanos = MonotonicClock.nowNanos() - startedAt
+        current.metrics = replica.metrics
         return current
     }
 }

@@ -27,6 +27,11 @@ public struct SimulationResult: Sendable {
     public var leaderTimeline: [(time: Instant, leader: NodeID?)] = []
     /// The CPU time each node spent, summed (virtual).
     public var cpuTime: Duration = .zero
+    /// Protocol-specific figures by column name (`convergence_p50_ms`, `abort_rate`, ...), filled
+    /// by the protocol's descriptor from the run and the replicas' `metrics`.
+    public var metrics: [String: Double] = [:]
+    /// Transactions the system certainly aborted inside the window.
+    public var opsAborted = 0
 
     public var window: Duration { options.duration - options.warmup }
 

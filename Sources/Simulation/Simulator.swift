@@ -77,8 +77,14 @@ public final class Simulator<R: Replica> {
         restartHook = onRestart
     }
 
-    /// The replica on node `id`, if it is up (for tests and oracles).
+    /// The replica on node `id`, if it is up (for tests, oracles and end-of-run analysis).
     public func replica(_ id: NodeID) -> R? { nodes[index(of: id)].replica }
+
+    /// Every node's id, in order.
+    public var memberIDs: [NodeID] { cluster.members }
+
+    /// What node `id` has on disk (survives its crashes).
+    public func durableState(_ id: NodeID) -> DurableState { nodes[index(of: id)].durable }
 
     /// The node that currently believes it leads with the highest term, if any.
     public var currentLeader: NodeID? {
@@ -489,6 +495,7 @@ public final class Simulator<R: Replica> {
             result.opsUnknown += 1
         } else {
             result.opsFailed += 1
+            if operation.aborted { result.opsAborted += 1 }
         }
     }
 
@@ -530,12 +537,7 @@ extension StorageWrite {
             switch entry.payload {
             case .noop: 32
             case let .record(bytes): 32 + bytes.count
-            case let .command(request):
-                switch request.command {
-                case .get: 48
-                case let .put(_, value): 56 + value.size
-                case let .compareAndSet(_, expected, new): 60 + (expected?.size ?? 0) + new.size
-                }
+            case let .command(request): 48 + request.command.approximateSize
             }
         }
     }

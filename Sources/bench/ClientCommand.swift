@@ -166,6 +166,7 @@ struct ControlCommand: ParsableCommand {
                   + "commit \(r.status.commitIndex.rawValue) sent \(r.messagesSent) received \(r.messagesReceived) fsyncs \(r.fsyncs) "
                   + "bad-frames \(r.badFrames) cpu \(Double(r.cpuNanos) / 1e9)s rss \(r.peakRSSBytes >> 20)MiB allocator \(r.allocator)")
         case .done: print("done")
+        case let .inspection(bytes): print("inspection: \(bytes.count) bytes")
         case let .failed(message): throw ValidationError(message)
         }
     }

@@ -7,9 +7,9 @@ final class SweepTests: XCTestCase {
     /// A stand-in quorum protocol, so the N/W/R skipping rules can be tested before one exists.
     static let quorumStandIn = ProtocolDescriptor(
         name: "nwr-test", summary: "test", guarantee: .eventual, hasLeader: false, usesQuorumParameters: true,
-        defaultSettings: [], validateSettings: { _ throws(SettingError) in },
+        workload: .keyValue, defaultSettings: [], validateSettings: { _ throws(SettingError) in },
         simulate: { _, _ throws(SettingError) in throw SettingError("not runnable") },
-        runNode: { _ in throw SweepError("not runnable") })
+        runNode: { _ in throw SweepError("not runnable") }, inspectReal: { _ in ProtocolFindings() })
 
     func testCartesianProduct() throws {
         var spec = SweepSpec()
@@ -104,7 +104,9 @@ final class ResultsTests: XCTestCase {
         run_id,cell,protocol,mode,nodes,n,w,r,clients,client_processes,target_rate,arrival,read_ratio,value_size,keys,\
         distribution,drop,duplicate,faults,settings,seed,repetition,duration_s,ops_ok,ops_failed,ops_unknown,\
         throughput_ops_s,p50_us,p90_us,p99_us,p999_us,max_us,uncorrected_p99_us,availability,verdict,violations,\
-        leader_changes,messages_per_op,fsyncs_per_op,cpu_s,peak_rss_mb,allocator,status
+        leader_changes,messages_per_op,fsyncs_per_op,cpu_s,peak_rss_mb,allocator,read_mode,lease_margin_ms,recovery_ms,\
+        unavailable_max_ms,stale_read_rate,stale_age_p50_us,convergence_p50_ms,convergence_max_ms,abort_rate,blocked_max_ms,\
+        atomicity_violations,availability_minority,availability_majority,lock_overlaps,lock_unavailable_ms,status
         """)
     }
 

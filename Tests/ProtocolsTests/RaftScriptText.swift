@@ -34,6 +34,10 @@ enum RaftScriptText {
         case let .get(key): "get k\(key)"
         case let .put(key, newValue): "put k\(key)=\(value(newValue))"
         case let .compareAndSet(key, expected, new): "cas k\(key) \(value(expected))->\(value(new))"
+        case let .transaction(deltas): "txn " + deltas.map { "k\($0.account)\($0.amount >= 0 ? "+" : "")\($0.amount)" }.joined(separator: " ")
+        case let .readBalances(keys): "balances " + keys.map { "k\($0)" }.joined(separator: " ")
+        case let .acquireLock(lock, lease, stamp): "lock k\(lock) lease=\(lease) stamp=\(stamp)"
+        case let .releaseLock(lock): "unlock k\(lock)"
         }
     }
 
@@ -51,6 +55,9 @@ enum RaftScriptText {
         case let .notLeader(hint): return "not-leader hint=\(node(hint))"
         case .unknown: return "unknown"
         case let .rejected(code): return "rejected code=\(code)"
+        case .aborted: return "aborted"
+        case let .balances(values): return "balances " + values.map(String.init).joined(separator: ",")
+        case let .lockHeld(until): return "lock-held until=\(until)"
         }
     }
 

@@ -74,10 +74,4 @@ extension Raft {
         public static let election = TimerID(1)
         public static let heartbeat = TimerID(2)
     }
-
-    /// Why a leader refused a request.
-    public enum RejectCode {
-        /// Too many uncommitted entries: the client should back off.
-        public static let overloaded: UInt8 = 1
-    }
 }

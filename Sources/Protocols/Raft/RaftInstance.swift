@@ -149,10 +149,12 @@ extension Raft {
                 return
             }
             guard Int(log.lastIndex.rawValue - commitIndex.rawValue) < settings.uncommittedEntriesMax else {
-                out.reply(ClientReply(to: request, .rejected(code: Raft.RejectCode.overloaded)))
+                out.reply(ClientReply(to: request, .rejected(code: RejectCode.overloaded)))
                 return
             }
-            appendAsLeader(.command(request), into: &out)
+            var stamped = request
+            stamped.command = request.command.stamped(now)
+            appendAsLeader(.command(stamped), into: &out)
         }
 
         /// Appends to the leader's own log and starts its disk write; followers get the entry on

@@ -276,12 +276,7 @@ extension LogEntry {
     var approximateSize: Int {
         switch payload {
         case .noop: 24
-        case let .command(request):
-            switch request.command {
-            case .get: 48
-            case let .put(_, value): 52 + value.size
-            case let .compareAndSet(_, expected, new): 56 + (expected?.size ?? 0) + new.size
-            }
+        case let .command(request): 40 + request.command.approximateSize
         case let .record(bytes): 28 + bytes.count
         }
     }
