@@ -49,6 +49,7 @@ let package = Package(
         ]),
         .target(name: "Experiment", dependencies: [
             "BenchCore", "Protocols", "Checker", "Simulation", "LoadGen", "Runtime", "LogStore", "CProcessSupport",
+            "RingBuffer", "CReference",
             .product(name: "Yams", package: "Yams"),
         ]),
         .executableTarget(name: "bench", dependencies: [

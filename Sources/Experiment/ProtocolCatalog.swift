@@ -94,8 +94,15 @@ public enum ProtocolCatalog {
                     summary: "Raft: leader election with pre-vote, batched and pipelined log replication, ReadIndex or log reads"),
     ]
 
+    /// Tools that run through the same machinery but are not replication protocols: not in the
+    /// default sweep or `bench list`, but a node can run them (`bench micro` uses echo).
+    public static let tools: [ProtocolDescriptor] = [
+        .make(Echo.Instance.self, summary: "answers every request at once (the runtime's own floor)",
+              guarantee: .linearizable, hasLeader: true),
+    ]
+
     public static func named(_ name: String) -> ProtocolDescriptor? {
-        all.first { $0.name == name.lowercased() }
+        (all + tools).first { $0.name == name.lowercased() }
     }
 
     public static var names: [String] { all.map(\.name) }

@@ -13,7 +13,8 @@ struct Bench: ParsableCommand {
         Results go to results/<run-id>/ (summary.csv, histograms/*.hgrm, manifest.json); see results/README.md.
         Exit status: 0 success, 1 a cell failed or a correctness check failed, 2 bad input.
         """,
-        subcommands: [DefaultRun.self, SweepCommand.self, Simulate.self, NodeCommand.self, ClientCommand.self, ControlCommand.self, ListCommand.self],
+        subcommands: [DefaultRun.self, SweepCommand.self, Simulate.self, NodeCommand.self, ClientCommand.self, ControlCommand.self,
+                      ListCommand.self, MicroCommand.self],
         defaultSubcommand: DefaultRun.self)
 
     /// Parses, runs, and maps errors to the exit statuses the documentation promises: bad input

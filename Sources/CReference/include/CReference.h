@@ -23,4 +23,13 @@ cref_hand_off_result cref_spsc_hand_off(uint64_t items, uint32_t batch, uint32_t
 /// variables (not-empty, not-full): up to `batch` items moved per lock acquisition.
 cref_hand_off_result cref_mutex_queue_hand_off(uint64_t items, uint32_t batch, uint32_t capacity);
 
+/// Loopback TCP ping-pong between this process and a forked echo process (TCP_NODELAY):
+/// `round_trips` messages of `size` bytes, each sent and read back. Fills `latencies` (length
+/// round_trips) with each round trip in nanoseconds, sorted. Returns 0, or -1 on a socket error.
+int cref_tcp_ping_pong(uint32_t round_trips, uint32_t size, uint64_t *latencies);
+
+/// Appends `size` bytes then fdatasync, `appends` times, to a fresh file at `path` (removed after).
+/// Fills `latencies` with each append+sync in nanoseconds, sorted. Returns 0, or -1 on an I/O error.
+int cref_append_fdatasync(const char *path, uint32_t appends, uint32_t size, uint64_t *latencies);
+
 #endif
