@@ -8,6 +8,9 @@ import PackageDescription
 // without cross-module optimization every step goes through unspecialized generic code.
 let crossModule: [SwiftSetting] = [.unsafeFlags(["-cross-module-optimization"], .when(configuration: .release))]
 
+// Protocol folders being written on other branches of work: kept out of the build until they land.
+let protocolsInProgress: [String] = ["MultiPaxos", "ZAB", "Quorum", "Gossip", "TwoPhaseCommit", "ThreePhaseCommit", "PrimaryBackup"]
+
 let package = Package(
     name: "ConsensusBench",
     products: [
@@ -23,7 +26,7 @@ let package = Package(
     ],
     targets: [
         .target(name: "BenchCore", swiftSettings: crossModule),
-        .target(name: "Protocols", dependencies: ["BenchCore"], swiftSettings: crossModule),
+        .target(name: "Protocols", dependencies: ["BenchCore"], exclude: protocolsInProgress, swiftSettings: crossModule),
         .target(name: "Checker", dependencies: ["BenchCore"]),
         .target(name: "Simulation", dependencies: [
             "BenchCore", "Checker",
@@ -58,10 +61,12 @@ let package = Package(
         ]),
         .testTarget(name: "BenchCoreTests", dependencies: ["BenchCore"]),
         .testTarget(name: "CheckerTests", dependencies: ["Checker", "BenchCore"]),
-        .testTarget(name: "ProtocolsTests", dependencies: ["BenchCore", "Protocols"], resources: [.copy("testdata")]),
+        .testTarget(name: "ProtocolsTests", dependencies: ["BenchCore", "Protocols"],
+                    exclude: protocolsInProgress.map { "\($0)MessageCodecTests.swift" }, resources: [.copy("testdata")]),
         .testTarget(name: "LogStoreTests", dependencies: ["LogStore", "BenchCore"]),
         .testTarget(name: "RingBufferTests", dependencies: ["RingBuffer", "CReference"]),
-        .testTarget(name: "SimulationTests", dependencies: ["BenchCore", "Protocols", "Checker", "Simulation"]),
+        .testTarget(name: "SimulationTests", dependencies: ["BenchCore", "Protocols", "Checker", "Simulation"],
+                    exclude: protocolsInProgress.map { "\($0)SimulationTests.swift" }),
         .testTarget(name: "ArchitectureTests"),
         .testTarget(name: "ExperimentTests", dependencies: ["Experiment", "BenchCore"]),
         .testTarget(name: "LoadGenTests", dependencies: ["LoadGen", "BenchCore", "Checker"]),

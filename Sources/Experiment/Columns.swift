@@ -53,6 +53,7 @@ public enum Columns {
         Column(name: "lease_margin_ms", meaning: "the lease safety margin for clock drift, ms (lease protocols and lease reads)"),
         Column(name: "recovery_ms", meaning: "time from a leader/primary crash to the first successful write after it (election or failover time), ms; empty without a crash"),
         Column(name: "unavailable_max_ms", meaning: "the longest stretch of the window with no successful operation, ms"),
+        Column(name: "throughput_dip", meaning: "1 − (the lowest 100 ms throughput after the first fault ÷ the mean before it); empty without faults"),
         Column(name: "stale_read_rate", meaning: "reads that missed a write completed before they began / reads (eventually consistent protocols; 0 expected for linearizable ones)"),
         Column(name: "stale_age_p50_us", meaning: "over stale reads: how long before the read began the newer write had completed, median µs"),
         Column(name: "convergence_p50_ms", meaning: "from a write's completion until every live replica holds it (or a newer value), median ms"),

@@ -55,8 +55,11 @@ public final class LocalCluster {
         }
     }
 
+    /// The `bench` binary that node and client processes run: this process's own, unless
+    /// CONSENSUSBENCH_EXECUTABLE names another (tests, which run inside the XCTest runner).
     public static var ownExecutable: String {
-        (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+        if let path = ProcessInfo.processInfo.environment["CONSENSUSBENCH_EXECUTABLE"] { return path }
+        return (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
     }
 
     public let options: Options

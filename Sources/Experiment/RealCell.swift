@@ -29,7 +29,11 @@ enum RealCell {
         }
         try cluster.start()
         try cluster.waitUntilReady(needLeader: descriptor.hasLeader)
-        try injectMessageFaults(cell.faults, seed: seed, cluster: cluster)
+        // Every client process starts at the same instant, so their windows and the fault
+        // schedule share one origin: the start of the measurement window.
+        let startAt = FaultInjector.now() + .milliseconds(400)
+        let injector = FaultInjector(schedule: cell.faults, cluster: cluster, seed: seed, origin: startAt + cell.warmup)
+        try injector.configureAll()
 
         // Client processes, sessions spread evenly; one nonce for the run keeps client ids unique.
         let nonce = UInt64.random(in: 0..<4_096)
@@ -43,26 +47,35 @@ enum RealCell {
                              "--sessions", "\(max(1, sessions))", "--warmup", "\(cell.warmup)", "--duration", "\(cell.duration)",
                              "--workload", "mixed", "--keys", "\(cell.workload.keys)", "--read-ratio", "\(cell.workload.readRatio)",
                              "--value-size", "\(cell.workload.valueSize)", "--distribution", cell.workload.distribution.description,
-                             "--seed", "\(seed &+ UInt64(k))", "--process-index", "\(k)", "--run-nonce", "\(nonce)", "--out", out.path]
+                             "--seed", "\(seed &+ UInt64(k))", "--process-index", "\(k)", "--run-nonce", "\(nonce)", "--out", out.path,
+                             "--start-at", "\(startAt.nanoseconds)"]
             if let rate = cell.rate {
                 arguments += ["--rate", "\(rate / Double(processCount))", "--arrival", cell.poissonArrivals ? "poisson" : "constant"]
             }
             clients.append(try spawn(arguments, allocator: cell.allocator, log: directory.appendingPathComponent("client-\(k).log")))
         }
 
-        // Watch the run: nodes that die, leaders that change, an interrupt.
+        // Watch the run: the fault schedule, nodes that die, leaders that change, an interrupt.
         var leaders: Set<String> = []
         let limit = Date().addingTimeInterval((cell.warmup + cell.duration).seconds + 20)
+        var lastLeaderPoll = Date.distantPast
         while clients.contains(where: \.isRunning) {
             if interrupted() { throw Failure(description: "interrupted") }
             if Date() > limit { throw Failure(description: "clients did not finish in time") }
+            try injector.poll()
             let exits = cluster.unexpectedExits()
             if !exits.isEmpty { throw Failure(description: exits.joined(separator: "; ")) }
-            if descriptor.hasLeader, let leader = cluster.leader(), let report = cluster.report(leader) {
-                leaders.insert("\(report.status.term.rawValue)/\(leader)")
+            if descriptor.hasLeader, Date().timeIntervalSince(lastLeaderPoll) > 0.1 {
+                lastLeaderPoll = Date()
+                if let leader = cluster.leader(), let report = cluster.report(leader) {
+                    leaders.insert("\(report.status.term.rawValue)/\(leader)")
+                }
             }
-            usleep(100_000)
+            usleep(5_000)
         }
+        // Crashed nodes come back before the counters are read, so every node reports.
+        for node in 1...cell.nodes where !cluster.isRunning(node) { try? injector.restart(node, at: FaultInjector.now()) }
+        try? cluster.waitUntilReady(needLeader: false, timeout: 5)
         for (k, client) in clients.enumerated() where client.terminationStatus != 0 {
             let last = (try? String(contentsOf: directory.appendingPathComponent("client-\(k).log"), encoding: .utf8))?
                 .split(separator: "\n").last.map(String.init) ?? ""
@@ -123,31 +136,24 @@ enum RealCell {
         }
         row.setMetrics(metrics)
         row.setMetrics(findings.metrics)
+        let origin = startAt + cell.warmup
+        let buckets = FaultFigures.apply(
+            to: &row, history: merged.history, faults: injector.log,
+            leaderCrashes: injector.log.filter { $0.action == "crash-leader" }.map(\.at), origin: origin, duration: cell.duration)
         if merged.aborted > 0 || descriptor.guarantee == .atomic {
             row["abort_rate"] = format(Double(merged.aborted) / Double(max(merged.attempted, 1)), digits: 4)
         }
         row["status"] = "ok"
         var outcome = CellOutcome(row: row, histogram: merged.latency, throughput: throughput, verdict: verdict, failed: false,
                                   clientResult: merged)
+        outcome.timeSeries = FaultFigures.csv(buckets)
+        outcome.injectedFaults = injector.log
         if violations > 0 {
             var detail = findings.violations
             if descriptor.guarantee == .linearizable, let text = Verdicts.linearizability(merged.history).detail { detail.append(text) }
             outcome.counterexample = detail.joined(separator: "\n")
         }
         return outcome
-    }
-
-    /// Real-mode message faults: each node's transport shim drops, duplicates and delays what it
-    /// receives (seeded per node), the same meaning the simulator gives these parameters.
-    static func injectMessageFaults(_ faults: FaultSchedule, seed: UInt64, cluster: LocalCluster) throws {
-        let message = MessageFaults(dropProbability: faults.dropProbability, duplicateProbability: faults.duplicateProbability,
-                                    delay: faults.extraDelay, delayJitter: faults.extraDelayJitter, seed: seed)
-        guard !message.isNone else { return }
-        for node in 1...cluster.options.nodes {
-            guard case .done = try cluster.send(.messageFaults(message), to: node) else {
-                throw Failure(description: "node \(node) refused the message faults")
-            }
-        }
     }
 
     /// Starts a `bench` child process (this binary) with the allocator and parent-death watch.

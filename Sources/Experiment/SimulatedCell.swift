@@ -14,6 +14,10 @@ public struct CellOutcome: Sendable {
     public var clientResult: ClientResult? = nil
     /// Why the run was not correct, in a few readable lines (written next to the results).
     public var counterexample: String? = nil
+    /// Operations and latency per 100 ms (`timeseries/<cell>.csv`).
+    public var timeSeries: String? = nil
+    /// The faults carried out (times from the start of the measurement window).
+    public var injectedFaults: [InjectedFault] = []
 }
 
 /// Correctness of a run, in the words of the `verdict` column.
@@ -80,11 +84,18 @@ enum SimulatedCell {
         row["allocator"] = "none"
         row["client_processes"] = "0"
         row.setMetrics(result.metrics)
+        let origin = Instant.zero + cell.warmup
+        let buckets = FaultFigures.apply(
+            to: &row, history: result.history, faults: result.injectedFaults,
+            leaderCrashes: result.injectedFaults.filter { $0.action == "crash-leader" }.map(\.at),
+            origin: origin, duration: cell.duration)
         if result.opsAborted > 0 || descriptor.guarantee == .atomic {
             row["abort_rate"] = format(Double(result.opsAborted) / Double(max(result.opsAttempted, 1)), digits: 4)
         }
         row["status"] = "ok"
         var outcome = CellOutcome(row: row, histogram: histogram, throughput: result.throughput, verdict: verdict, failed: false)
+        outcome.timeSeries = FaultFigures.csv(buckets)
+        outcome.injectedFaults = result.injectedFaults
         if !detail.isEmpty { outcome.counterexample = (["replay: bench sim with \(options)"] + detail).joined(separator: "\n") }
         return outcome
     }

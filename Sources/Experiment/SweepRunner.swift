@@ -75,6 +75,9 @@ public final class SweepRunner {
                 try writer.append(outcome.row)
                 let histogramName = spec.repetitions > 1 ? "\(cell.name)-rep\(repetition)" : cell.name
                 try writer.writeHistogram(outcome.histogram, cell: histogramName)
+                if let series = outcome.timeSeries {
+                    try writer.writeFile("timeseries/\(histogramName).csv", contents: series)
+                }
                 if let counterexample = outcome.counterexample {
                     try writer.writeFile("violations/\(histogramName).txt", contents: counterexample + "\n")
                     log("VIOLATION in \(histogramName): see \(writer.directory.path)/violations/\(histogramName).txt")

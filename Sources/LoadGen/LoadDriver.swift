@@ -50,7 +50,11 @@ public final class LoadDriver: @unchecked Sendable {
         let driver = LoadDriver(config: config)
         defer { try? driver.group.syncShutdownGracefully() }
         try driver.connectAll()
-        driver.loop.execute { driver.begin() }
+        if let startAt = config.startAt, startAt > Self.now() {
+            driver.loop.scheduleTask(deadline: NIODeadline.uptimeNanoseconds(UInt64(startAt.nanoseconds))) { driver.begin() }
+        } else {
+            driver.loop.execute { driver.begin() }
+        }
         let result = try driver.promise.futureResult.wait()
         for channel in driver.channels.compactMap({ $0 }) { try? channel.close().wait() }
         return result
@@ -113,7 +117,7 @@ public final class LoadDriver: @unchecked Sendable {
     // MARK: The run
 
     func begin() {
-        runStart = Self.now()
+        runStart = config.startAt.map { max($0, Self.now() - .milliseconds(1)) } ?? Self.now()
         warmupEnd = runStart + config.warmup
         endAt = config.duration.map { warmupEnd + $0 }
         result.runStart = runStart

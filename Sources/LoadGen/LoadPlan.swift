@@ -61,6 +61,9 @@ public struct ClientRunConfig: Sendable {
     public var operations: Int?
     public var session = ClientSession.Settings()
     public var seed: UInt64 = 1
+    /// When to begin (CLOCK_MONOTONIC); nil: at once. The orchestrator gives every client process
+    /// of a cell the same start, so their windows and its fault schedule share one origin.
+    public var startAt: Instant?
     /// Width of the time-series buckets.
     public var bucketWidth: Duration = .milliseconds(100)
 

@@ -10,6 +10,10 @@ import Synchronization
 final class SegmentWriter {
     let directory: String
     let options: LogOptions
+    /// The slow-disk delay added to every sync, in nanoseconds: starts at `options.extraSyncDelay`
+    /// and can be changed while the appender runs (fault injection). Relaxed: a delay that takes
+    /// effect one batch late is fine.
+    let extraSyncDelayNanos = Atomic<Int64>(0)
     /// Open for the directory fsyncs, and flocked: the lock is the log's claim on the directory.
     private var directoryFD: Int32
     private var segmentFD: Int32 = -1
@@ -36,6 +40,7 @@ final class SegmentWriter {
         self.directory = directory
         self.directoryFD = directoryFD
         self.options = options
+        extraSyncDelayNanos.store(options.extraSyncDelay.nanoseconds, ordering: .relaxed)
         self.nextSequence = nextSequence
         self.statistics = Mutex(LogStatistics())
         if let activeSegment {
@@ -77,7 +82,7 @@ final class SegmentWriter {
         if options.syncMode == .fdatasync {
             try FileIO.fdatasync(segmentFD, path: path)
         }
-        FileIO.sleep(nanoseconds: options.extraSyncDelay.nanoseconds)
+        FileIO.sleep(nanoseconds: extraSyncDelayNanos.load(ordering: .relaxed))
         let syncEnd = FileIO.monotonicNanos()
         failed = false
 

@@ -221,6 +221,13 @@ public final class WriteAheadLog: @unchecked Sendable {
         }
     }
 
+    /// Changes the extra delay before every sync completes (a slow disk), effective from the next
+    /// batch. Safe from any thread.
+    public func setExtraSyncDelay(_ delay: Duration) {
+        precondition(delay >= .zero, "a delay is not negative")
+        writer.extraSyncDelayNanos.store(delay.nanoseconds, ordering: .relaxed)
+    }
+
     /// Counters since `open`; safe to read from any thread at any time.
     public var statistics: LogStatistics {
         writer.statistics.withLock { $0 }

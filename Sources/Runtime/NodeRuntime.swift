@@ -299,7 +299,8 @@ public final class NodeRuntime<R: Replica>: @unchecked Sendable {
             clockOffset = offset
             reply = .done
         case let .slowDisk(delay):
-            reply = wal.setExtraSyncDelay(delay) ? .done : .failed("this log cannot change its sync delay")
+            wal.setExtraSyncDelay(delay)
+            reply = .done
         case .stop:
             stopRequested.store(true, ordering: .relaxed)
             reply = .done

@@ -63,10 +63,5 @@ public enum ResourceUsage {
 
 import Foundation
 
-extension WriteAheadLog {
-    /// Slow-disk fault injection: until the log exposes a live setting, report that it cannot.
-    func setExtraSyncDelay(_ delay: BenchCore.Duration) -> Bool { false }
-}
-
 import BenchCore
 import LogStore

@@ -53,6 +53,10 @@ public struct SimulationOptions: Hashable, Sendable, CustomStringConvertible {
     public var checkEveryStep = true
     /// A guard against a run that never ends.
     public var eventsMax = 200_000_000
+    /// After the clients stop, the run goes on at least this long without client traffic, so
+    /// background work (anti-entropy, repair) can settle before end-of-run checks. 0: the run
+    /// ends once the last outstanding operation does.
+    public var quietPeriod: Duration = .zero
 
     public init() {}
 
@@ -63,5 +67,6 @@ public struct SimulationOptions: Hashable, Sendable, CustomStringConvertible {
             + "value=\(clients.workload.valueSize) timeout=\(clients.session.requestTimeout) deadline=\(clients.session.operationDeadline) "
             + "net=\(network.baseLatency)+exp(\(network.jitterMean)) disk=\(disk.syncLatency)+\(disk.nanosecondsPerByte)ns/B "
             + "cpu=\(cost.perMessage)+\(cost.nanosecondsPerByte)ns/B faults=[\(faults)]"
+            + (quietPeriod > .zero ? " quiet=\(quietPeriod)" : "")
     }
 }

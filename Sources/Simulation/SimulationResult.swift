@@ -32,6 +32,8 @@ public struct SimulationResult: Sendable {
     public var metrics: [String: Double] = [:]
     /// Transactions the system certainly aborted inside the window.
     public var opsAborted = 0
+    /// The faults carried out, in order (times from the start of the measurement window).
+    public var injectedFaults: [InjectedFault] = []
 
     public var window: Duration { options.duration - options.warmup }
 

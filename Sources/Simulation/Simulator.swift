@@ -22,6 +22,9 @@ public final class Simulator<R: Replica> {
     var nextTimerGeneration: UInt64 = 0
     public private(set) var now: Instant = .zero
 
+    /// The run's faults, made concrete from the schedule and the seed.
+    public let plan: FaultPlan
+
     // Network state.
     var dropProbability: Double
     /// blocked[i × n + j]: messages from node i to node j are lost (the current partition).
@@ -34,6 +37,9 @@ public final class Simulator<R: Replica> {
     // Checks run after every step when `options.checkEveryStep`.
     var oracle: ((NodeID, R, Instant) -> String?)?
     var restartHook: ((NodeID) -> Void)?
+    /// Whatever an oracle keeps for the end-of-run analysis (a protocol's convergence tracker):
+    /// set it when installing the oracle, read it back after `run()`. The simulator never reads it.
+    public var oracleContext: AnyObject?
 
     // What the run measured.
     var result: SimulationResult
@@ -60,13 +66,12 @@ public final class Simulator<R: Replica> {
         for i in 0..<options.clients.clients {
             clients.append(SimClient(index: i, random: &random, nodes: options.nodes, settings: options.clients.session))
         }
-        // Clocks: a fixed offset within ±skew and a rate within ±drift for each node.
-        let skew = options.faults.clockSkewMax.nanoseconds
+        // Faults and clocks come from the plan, which draws its random choices from the seed with a
+        // generator of its own: a real run with the same schedule and seed makes the same choices.
+        self.plan = FaultPlan(schedule: options.faults, nodes: options.nodes, seed: options.seed)
         for i in nodes.indices {
-            if skew > 0 { nodes[i].clockOffset = Int64(random.next() % UInt64(2 * skew + 1)) - skew }
-            if options.faults.clockDriftPPM > 0 {
-                nodes[i].clockDriftPPM = (random.nextUnit() * 2 - 1) * options.faults.clockDriftPPM
-            }
+            nodes[i].clockOffset = plan.clockOffsets[i].nanoseconds
+            nodes[i].clockDriftPPM = plan.clockDriftsPPM[i]
         }
     }
 
@@ -115,13 +120,16 @@ public final class Simulator<R: Replica> {
             clients[i].token += 1
             schedule(.clientWake(client: i, token: clients[i].token), at: start)
         }
-        for (i, fault) in options.faults.events.enumerated() {
-            schedule(.fault(index: i), at: .zero + fault.at)
+        // Fault times count from the start of the measurement window.
+        for (i, step) in plan.steps.enumerated() {
+            schedule(.fault(index: i), at: .zero + options.warmup + step.at)
         }
         let stopAt = Instant.zero + options.duration
         schedule(.stopClients, at: stopAt)
         // After clients stop, outstanding operations get until their deadlines to finish.
-        let endAt = stopAt + options.clients.session.operationDeadline + options.clients.session.requestTimeout
+        let endAt = stopAt + max(options.clients.session.operationDeadline + options.clients.session.requestTimeout,
+                                 options.quietPeriod)
+        let quietUntil = stopAt + options.quietPeriod
 
         while let event = queue.popMin() {
             if event.time > endAt { break }
@@ -133,7 +141,7 @@ public final class Simulator<R: Replica> {
                 break
             }
             dispatch(slots.take(event.slot))
-            if clientsStopped && clients.allSatisfy({ $0.session.isIdle }) { break }
+            if clientsStopped && now >= quietUntil && clients.allSatisfy({ $0.session.isIdle }) { break }
         }
         finishOutstandingOperations()
         result.endTime = now
@@ -178,7 +186,7 @@ public final class Simulator<R: Replica> {
             onClientWake(client)
         case let .fault(index):
             hasher.mix(8); hasher.mix(index)
-            apply(options.faults.events[index].action)
+            apply(plan.steps[index].action)
         case .stopClients:
             hasher.mix(9)
             clientsStopped = true
@@ -358,6 +366,9 @@ public final class Simulator<R: Replica> {
 
     // MARK: Faults
 
+    /// The node a selector names now. Choices that depend on the run's state use rules both
+    /// modes share: a follower is the lowest-id live node that does not lead; a node to restart is
+    /// the one crashed longest ago. (Random choices were made by the plan.)
     func resolve(_ selector: NodeSelector, up: Bool) -> Int? {
         let candidates = nodes.indices.filter { nodes[$0].isUp == up }
         guard !candidates.isEmpty else { return nil }
@@ -365,17 +376,20 @@ public final class Simulator<R: Replica> {
         case let .node(id):
             let i = index(of: id)
             return candidates.contains(i) ? i : nil
-        case .leader:
-            if up, let leader = currentLeader { return index(of: leader) }
-            return up ? nil : candidates.min { (nodes[$0].crashedAt ?? now) < (nodes[$1].crashedAt ?? now) }
-        case .follower:
+        case .leader where up:
+            return currentLeader.map(index(of:))
+        case .follower where up:
             let leader = currentLeader.map(index(of:))
-            let followers = candidates.filter { $0 != leader }
-            return followers.isEmpty ? nil : followers[Int(random.next() % UInt64(followers.count))]
-        case .random:
-            if !up { return candidates.min { (nodes[$0].crashedAt ?? now) < (nodes[$1].crashedAt ?? now) } }
-            return candidates[Int(random.next() % UInt64(candidates.count))]
+            return candidates.first { $0 != leader }
+        default:
+            // Restarts: the node down the longest.
+            return up ? candidates.first : candidates.min { (nodes[$0].crashedAt ?? now) < (nodes[$1].crashedAt ?? now) }
         }
+    }
+
+    func logFault(_ action: String, _ nodeIndices: [Int]) {
+        let at = now - (Instant.zero + options.warmup)
+        result.injectedFaults.append(InjectedFault(at: at, action: action, nodes: nodeIndices.map { nodes[$0].id }))
     }
 
     func apply(_ action: FaultAction) {
@@ -385,14 +399,27 @@ public final class Simulator<R: Replica> {
             // Never more than a minority down at once: the schedules test safety under minority failures.
             let down = nodes.count { !$0.isUp }
             guard down < (n - 1) / 2, let i = resolve(selector, up: true) else { return }
+            // The log says whether the victim led: recovery time is measured from leader crashes.
+            logFault(currentLeader == nodes[i].id ? "crash-leader" : "crash", [i])
             crash(i)
         case let .restart(selector):
-            if let i = resolve(selector, up: false) { boot(i) }
+            if let i = resolve(selector, up: false) {
+                logFault("restart", [i])
+                boot(i)
+            }
         case .restartAll:
-            for i in nodes.indices where !nodes[i].isUp { boot(i) }
+            let down = nodes.indices.filter { !nodes[$0].isUp }
+            if !down.isEmpty { logFault("restart", down) }
+            for i in down { boot(i) }
         case let .partition(shape):
-            partition(shape)
+            let sides = PartitionShape.sides(of: shape, nodes: n, leader: currentLeader.map { index(of: $0) })
+            guard let sides else { return }
+            logFault("partition", sides.cut)
+            for i in 0..<n {
+                for j in 0..<n { blocked[i * n + j] = sides.separated(i, j) }
+            }
         case .heal:
+            logFault("heal", [])
             for k in blocked.indices { blocked[k] = false }
         }
     }
@@ -400,43 +427,6 @@ public final class Simulator<R: Replica> {
     func crash(_ i: Int) {
         nodes[i].crash(at: now)
         restartHook?(nodes[i].id)
-    }
-
-    func partition(_ shape: PartitionShape) {
-        let n = nodes.count
-        var side = Array(repeating: 0, count: n)
-        var bridge: Int?
-        switch shape {
-        case .minority:
-            let size = (n - 1) / 2
-            guard size > 0 else { return }
-            var order = Array(0..<n)
-            for k in stride(from: n - 1, to: 0, by: -1) { order.swapAt(k, Int(random.next() % UInt64(k + 1))) }
-            for i in order.prefix(size) { side[i] = 1 }
-        case .leaderInMinority:
-            guard let leader = currentLeader.map(index(of:)) else { return }
-            side[leader] = 1
-            var others = (0..<n).filter { $0 != leader }
-            for k in stride(from: others.count - 1, to: 0, by: -1) { others.swapAt(k, Int(random.next() % UInt64(k + 1))) }
-            for i in others.prefix(max(0, (n - 1) / 2 - 1)) { side[i] = 1 }
-        case let .isolate(selector):
-            guard let i = resolve(selector, up: true) else { return }
-            side[i] = 1
-        case .bridge:
-            // Two halves that cannot reach each other; one node (the last) reaches both.
-            guard n >= 3 else { return }
-            bridge = n - 1
-            for i in 0..<(n - 1) { side[i] = i < (n - 1) / 2 ? 1 : 2 }
-        case let .sides(groups):
-            for (k, group) in groups.enumerated() {
-                for id in group where nodes.indices.contains(index(of: id)) { side[index(of: id)] = k + 1 }
-            }
-        }
-        for i in 0..<n {
-            for j in 0..<n {
-                blocked[i * n + j] = side[i] != side[j] && i != bridge && j != bridge
-            }
-        }
     }
 
     /// Whether a message from node i can reach node j under the current partition.

@@ -73,6 +73,9 @@ struct ClientCommand: ParsableCommand {
     @Option(name: .customLong("run-nonce"), help: "Shared by the client processes of one run (default: random), keeps client ids unique across runs.")
     var runNonce: UInt64?
 
+    @Option(name: .customLong("start-at"), help: "Begin at this CLOCK_MONOTONIC time in ns (the orchestrator aligns client processes).")
+    var startAt: Int64?
+
     @Option(help: "Write the full result (histograms, history) to this file.")
     var out: String?
 
@@ -99,6 +102,7 @@ struct ClientCommand: ParsableCommand {
         config.sessions = sessions
         config.workload = workload
         config.seed = seed
+        config.startAt = startAt.map { BenchCore.Instant(nanoseconds: $0) }
         if let rate {
             guard rate > 0, rate.isFinite else { throw ValidationError("--rate \(rate): must be positive") }
             guard arrival == "poisson" || arrival == "constant" else { throw ValidationError("--arrival '\(arrival)': expected constant or poisson") }

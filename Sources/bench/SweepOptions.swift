@@ -55,6 +55,27 @@ struct SweepOptions: ParsableArguments {
     @Option(help: "Probability that a peer message is delivered twice, 0...1. [default: 0]")
     var duplicate: String?
 
+    @Option(help: "Extra one-way delay of peer messages, with jitter: 1ms~0.5ms.")
+    var delay: String?
+
+    @Option(help: "Crash nodes during the measurement: leader@2s, follower@3s, random@1s or <id>@2s (comma-separated).")
+    var crash: String?
+
+    @Option(help: "Restart crashed nodes this long after their crash (4s), or at a time (@6s).")
+    var restart: String?
+
+    @Option(help: "Partition during the measurement: minority@3s-8s, leader@2s-5s, leader-minority@.., bridge@.., 1+2|3+4+5@...")
+    var partition: String?
+
+    @Option(help: "Clock skew: each node's clock off by up to this much (for leases): 50ms.")
+    var skew: String?
+
+    @Option(help: "Clock drift bound in parts per million (simulator only).")
+    var drift: String?
+
+    @Option(name: .customLong("slow-disk"), help: "Extra time before every disk sync completes: 2ms.")
+    var slowDisk: String?
+
     @Option(name: .customLong("set"), help: "A protocol setting, key=value[,value...] (repeatable; several values are an axis).")
     var settings: [String] = []
 
@@ -113,6 +134,20 @@ struct SweepOptions: ParsableArguments {
             let parts = item.split(separator: "=", maxSplits: 1).map(String.init)
             guard parts.count == 2, !parts[0].isEmpty else { throw SweepError("--set '\(item)': expected key=value") }
             return (key: parts[0], values: try Lists.strings(parts[1], "set \(parts[0])"))
+        }
+        do {
+            let faults = try FaultSyntax.schedule(
+                delay: value(delay, "delay"), crash: value(crash, "crash"), restart: value(restart, "restart"),
+                partition: value(partition, "partition"), skew: value(skew, "skew"), drift: value(drift, "drift"),
+                slowDisk: value(slowDisk, "slow-disk"))
+            spec.faults.extraDelay = faults.extraDelay
+            spec.faults.extraDelayJitter = faults.extraDelayJitter
+            spec.faults.events = faults.events
+            spec.faults.clockSkewMax = faults.clockSkewMax
+            spec.faults.clockDriftPPM = faults.clockDriftPPM
+            spec.faults.slowDisk = faults.slowDisk
+        } catch {
+            throw SweepError(error.message)
         }
         if let v = self.repeat ?? fileValues["repeat"].flatMap({ Int($0) }) { spec.repetitions = v }
         if let v = value(duration, "duration") {

@@ -1,5 +1,5 @@
 import BenchCore
-import Experiment
+@testable import Experiment
 import Foundation
 import Glibc
 import LoadGen
@@ -136,5 +136,41 @@ final class CommandLineTests: XCTestCase {
         // ~400 of ~2000 operations were due during the 400 ms stall: the corrected p90 sees it.
         XCTAssertGreaterThan(result.latency.percentile(90), 100_000, "corrected latency hides the stall")
         XCTAssertLessThan(result.serviceTime.percentile(90), 50_000, "service time should not see the queueing")
+    }
+}
+
+/// Faults mean the same in both modes: one schedule and seed inject the same events.
+final class FaultModeTests: XCTestCase {
+    func testScheduleInjectsTheSameEventsInSimulationAndRealProcesses() throws {
+        var spec = SweepSpec()
+        spec.nodes = [3]
+        spec.clients = [2]
+        spec.duration = .seconds(3)
+        spec.warmup = .milliseconds(200)
+        spec.allocator = .system
+        spec.faults = try FaultSyntax.schedule(delay: nil, crash: "random@500ms", restart: "1s", partition: "minority@1800ms-2500ms",
+                                               skew: nil, drift: nil, slowDisk: nil)
+        spec.seed = 7
+        let descriptor = try XCTUnwrap(ProtocolCatalog.named("raft"))
+
+        spec.mode = .sim
+        let simulated = try SimulatedCell.run(try spec.expand().cells[0], repetition: 1, seed: 7, descriptor: descriptor)
+
+        spec.mode = .real
+        setenv("CONSENSUSBENCH_EXECUTABLE", NodeProcessTests.benchExecutable, 1)
+        let work = FileManager.default.temporaryDirectory.appendingPathComponent("cb-faultmodes-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: work) }
+        let real = try RealCell.run(try spec.expand().cells[0], repetition: 1, seed: 7, descriptor: descriptor,
+                                    workRoot: work, interrupted: { false })
+
+        func shape(_ faults: [InjectedFault]) -> [String] { faults.map { "\($0.action)(\($0.nodes.map(\.rawValue)))" } }
+        XCTAssertEqual(shape(simulated.injectedFaults).count, 4, "\(simulated.injectedFaults)")
+        XCTAssertEqual(shape(real.injectedFaults).map { $0.replacingOccurrences(of: "crash-leader", with: "crash") },
+                       shape(simulated.injectedFaults).map { $0.replacingOccurrences(of: "crash-leader", with: "crash") })
+        for (a, b) in zip(simulated.injectedFaults, real.injectedFaults) {
+            XCTAssertLessThan(abs((a.at - b.at).milliseconds), 150, "\(a) vs \(b)")
+        }
+        XCTAssertEqual(real.row["verdict"], "linearizable")
+        XCTAssertEqual(simulated.row["verdict"], "linearizable")
     }
 }
