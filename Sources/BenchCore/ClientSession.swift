@@ -11,8 +11,10 @@ public struct ClientSession: Sendable {
         public var requestTimeout: Duration = .milliseconds(100)
         /// How long to keep retrying one operation before giving up on it.
         public var operationDeadline: Duration = .seconds(2)
-        /// The pause before retrying after a refusal without a leader hint.
-        public var retryBackoff: Duration = .milliseconds(5)
+        /// The pause before a retry, by attempt. With `.fixed` (the default) a timed-out request is
+        /// resent to the next node at once and only refusals wait; with any other policy every
+        /// retry waits its back-off.
+        public var backoff: Backoff = .fixed(.milliseconds(5))
         public init() {}
     }
 
@@ -33,6 +35,8 @@ public struct ClientSession: Sendable {
     /// The node index this session sends to next.
     public private(set) var target: Int
     public private(set) var current: Pending?
+    /// Jitter for back-off, seeded from the session id (deterministic in the simulator).
+    var random: SeededGenerator
 
     public struct Pending: Sendable {
         public var request: ClientRequest
@@ -55,6 +59,7 @@ public struct ClientSession: Sendable {
         self.nodeCount = nodeCount
         self.target = firstTarget
         self.settings = settings
+        self.random = SeededGenerator(seed: id.rawValue &* 0x9E37_79B9_7F4A_7C15)
     }
 
     public var isIdle: Bool { current == nil }
@@ -110,7 +115,24 @@ public struct ClientSession: Sendable {
             // No answer: it may have been applied. Try the next node.
             current!.uncertain = true
             target = (target + 1) % nodeCount
+            if case .fixed = settings.backoff {} else { return backOff(now: now) }
         }
+        return sendCurrent(now: now)
+    }
+
+    /// Ends the outstanding operation without an answer (a retry budget or an open breaker said
+    /// no): unknown if an attempt may have taken effect, failed otherwise.
+    public mutating func giveUp(now: Instant) -> FinishedOperation? {
+        guard current != nil, case let .finished(operation) = finish(outcome: nil, now: now) else { return nil }
+        return operation
+    }
+
+    /// Sends the outstanding operation as a different command (a degraded read instead of a
+    /// linearizable one) to `node`; the retry logic continues as before.
+    public mutating func substitute(_ command: Command, node: Int, now: Instant) -> Action {
+        precondition(current != nil, "nothing to substitute")
+        current!.request.command = command
+        target = node
         return sendCurrent(now: now)
     }
 
@@ -123,9 +145,10 @@ public struct ClientSession: Sendable {
     }
 
     mutating func backOff(now: Instant) -> Action {
-        if now + settings.retryBackoff >= current!.deadline { return finish(outcome: nil, now: now) }
+        let delay = settings.backoff.delay(attempt: max(1, current!.attempts), random: &random)
+        if now + delay >= current!.deadline { return finish(outcome: nil, now: now) }
         current!.backingOff = true
-        return .wait(until: now + settings.retryBackoff)
+        return .wait(until: now + delay)
     }
 
     mutating func finish(outcome: Outcome?, now: Instant) -> Action {

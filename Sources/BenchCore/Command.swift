@@ -56,6 +56,9 @@ public enum Command: Hashable, Sendable {
     case acquireLock(lock: Key, lease: Duration, stamp: Instant)
     /// Gives the lock back (if the client holds it).
     case releaseLock(lock: Key)
+    /// A degraded read: any replica answers from its own applied state at once, without
+    /// confirming it is current. May be stale; clients count it as degraded, never as a normal read.
+    case readLocal(key: Key)
 
     /// The key a single-key command addresses (for transactions: the first account).
     @inlinable public var key: Key {
@@ -64,12 +67,13 @@ public enum Command: Hashable, Sendable {
         case let .transaction(deltas): deltas.first?.account ?? 0
         case let .readBalances(keys): keys.first ?? 0
         case let .acquireLock(lock, _, _), let .releaseLock(lock): lock
+        case let .readLocal(key): key
         }
     }
 
     @inlinable public var isReadOnly: Bool {
         switch self {
-        case .get, .readBalances: true
+        case .get, .readBalances, .readLocal: true
         default: false
         }
     }
@@ -90,7 +94,7 @@ public enum Command: Hashable, Sendable {
         case let .transaction(deltas): 5 + 16 * deltas.count
         case let .readBalances(keys): 5 + 8 * keys.count
         case .acquireLock: 25
-        case .releaseLock: 9
+        case .releaseLock, .readLocal: 9
         }
     }
 }
@@ -204,6 +208,8 @@ extension Command: WireCodable {
             writer.write(UInt8(6)); writer.write(lock); writer.write(lease.nanoseconds); writer.write(stamp)
         case let .releaseLock(lock):
             writer.write(UInt8(7)); writer.write(lock)
+        case let .readLocal(key):
+            writer.write(UInt8(8)); writer.write(key)
         }
     }
 
@@ -223,6 +229,7 @@ extension Command: WireCodable {
             guard lease >= .zero else { throw WireError.invalidValue("negative lease") }
             self = .acquireLock(lock: lock, lease: lease, stamp: try reader.read(Instant.self))
         case 7: self = .releaseLock(lock: try reader.readUInt64())
+        case 8: self = .readLocal(key: try reader.readUInt64())
         case let tag: throw WireError.invalidTag(tag, type: "Command")
         }
     }

@@ -34,7 +34,7 @@ public struct KeyValueStore: Sendable {
     /// that keep their own deduplication).
     public mutating func execute(_ command: Command, client: ClientID = ClientID(0)) -> Outcome {
         switch command {
-        case let .get(key):
+        case let .get(key), let .readLocal(key):
             return .ok(data[key])
         case let .put(key, value):
             data[key] = value

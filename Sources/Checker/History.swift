@@ -94,6 +94,9 @@ extension ClientOperation {
         let invoke = finished.firstSent
         let complete = finished.complete
         switch finished.request.command {
+        case .readLocal:
+            // Degraded reads may be stale by design: counted apart, never checked as reads.
+            return nil
         case let .get(key):
             guard status == .ok, case let .ok(value) = finished.outcome else { return nil }
             self = .read(client, key: key, observed: value?.tag ?? 0, invoke: invoke, complete: complete)

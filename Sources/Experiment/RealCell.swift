@@ -48,7 +48,7 @@ enum RealCell {
                              "--workload", "mixed", "--keys", "\(cell.workload.keys)", "--read-ratio", "\(cell.workload.readRatio)",
                              "--value-size", "\(cell.workload.valueSize)", "--distribution", cell.workload.distribution.description,
                              "--seed", "\(seed &+ UInt64(k))", "--process-index", "\(k)", "--run-nonce", "\(nonce)", "--out", out.path,
-                             "--start-at", "\(startAt.nanoseconds)"]
+                             "--start-at", "\(startAt.nanoseconds)", "--resilience", cell.resilience.name]
             if let rate = cell.rate {
                 arguments += ["--rate", "\(rate / Double(processCount))", "--arrival", cell.poissonArrivals ? "poisson" : "constant"]
             }
@@ -114,6 +114,9 @@ enum RealCell {
         row["ops_ok"] = "\(merged.succeeded)"
         row["ops_failed"] = "\(merged.failed)"
         row["ops_unknown"] = "\(merged.unknown)"
+        row["ops_degraded"] = "\(merged.degraded)"
+        row["ops_shed"] = "\(merged.shed)"
+        row["retries_per_op"] = format(Double(merged.retries) / Double(max(merged.attempted, 1)), digits: 3)
         let throughput = Double(merged.succeeded) / cell.duration.seconds
         row["throughput_ops_s"] = format(throughput, digits: 1)
         row.setLatencies(merged.latency)

@@ -39,6 +39,9 @@ enum SimulatedCell {
         options.nodes = cell.nodes
         options.clients.clients = cell.clients
         options.clients.workload = cell.workload
+        // The simulator's clients share the session logic, so they take the back-off; budgets,
+        // breakers and rate limits act in real client processes only.
+        options.clients.session.backoff = cell.resilience.backoff
         options.faults = cell.faults
         options.duration = cell.duration + cell.warmup
         options.warmup = cell.warmup
@@ -126,6 +129,7 @@ extension ResultRow {
         rest.duplicateProbability = 0
         row["faults"] = rest.description
         row["settings"] = cell.settings.map { "\($0.key)=\($0.value)" }.joined(separator: ";")
+        row["resilience"] = cell.resilience.name
         row["seed"] = "\(seed)"
         row["repetition"] = "\(repetition)"
         return row

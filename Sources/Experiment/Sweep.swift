@@ -21,6 +21,8 @@ public struct SweepSpec: Sendable {
     /// Client processes per real cell (sessions are spread over them); nil: min(clients, 2).
     public var clientProcesses: Int?
     public var allocator: AllocatorChoice = .jemalloc
+    /// Client resilience policies (an axis).
+    public var resilience: [ResiliencePolicy] = [ResiliencePolicy()]
     public var readRatios: [Double] = [0.5]
     public var valueSizes: [Int] = [64]
     public var keys: [Int] = [1_000]
@@ -54,6 +56,7 @@ public struct Cell: Sendable {
     public var poissonArrivals: Bool
     public var clientProcesses: Int
     public var allocator: AllocatorChoice
+    public var resilience: ResiliencePolicy
     public var workload: WorkloadSpec
     public var faults: FaultSchedule
     public var settings: [(key: String, value: String)]
@@ -73,6 +76,7 @@ public struct Cell: Sendable {
         if let n, let w, let r { parts.append("N\(n)W\(w)R\(r)") }
         parts.append("c\(clients)")
         if let rate { parts.append("rate\(Int(rate))") }
+        if resilience.name != "default" { parts.append(resilience.name) }
         parts.append("rr\(workload.readRatio)")
         if faults.dropProbability > 0 { parts.append("drop\(faults.dropProbability)") }
         if faults.duplicateProbability > 0 { parts.append("dup\(faults.duplicateProbability)") }
@@ -108,7 +112,7 @@ extension SweepSpec {
         }
         try nonEmpty(nodes, "nodes"); try nonEmpty(clients, "clients"); try nonEmpty(readRatios, "read-ratio")
         try nonEmpty(valueSizes, "value-size"); try nonEmpty(keys, "keys"); try nonEmpty(distributions, "distribution")
-        try nonEmpty(drops, "drop"); try nonEmpty(duplicates, "duplicate")
+        try nonEmpty(drops, "drop"); try nonEmpty(duplicates, "duplicate"); try nonEmpty(resilience, "resilience")
         for v in nodes where v < 1 || v > 1_000 { throw SweepError("--nodes \(v): must be between 1 and 1000") }
         for v in n + w + r where v < 1 { throw SweepError("N, W and R must be at least 1 (got \(v))") }
         for v in clients where v < 1 || v > 65_536 { throw SweepError("--clients \(v): must be between 1 and 65536") }
@@ -155,7 +159,7 @@ extension SweepSpec {
                 quorumAxes = [(nil, nil, nil)]
             }
             // The other axes, each flattened to one list, so the product below stays readable.
-            let loads = product(clients, rates.isEmpty ? [nil] : rates.map { Optional($0) })
+            let loads = product(product(clients, rates.isEmpty ? [nil] : rates.map { Optional($0) }), resilience)
             let workloads = product(product(readRatios, valueSizes), product(keys, distributions)).map { a, b in
                 WorkloadSpec(keys: b.0, distribution: b.1, readRatio: a.0, valueSize: a.1)
             }
@@ -168,7 +172,7 @@ extension SweepSpec {
                         if qw > qn { skipped.append(.init(parameters: label, reason: "W > N")); continue }
                         if qr > qn { skipped.append(.init(parameters: label, reason: "R > N")); continue }
                     }
-                    for (clientCount, rate) in loads {
+                    for ((clientCount, rate), policy) in loads {
                         for workload in workloads {
                             for (drop, duplicate) in networks {
                                 for combo in settingCombos {
@@ -179,6 +183,7 @@ extension SweepSpec {
                                         index: cells.count + 1, protocolName: name, mode: mode, nodes: nodeCount,
                                         n: qn, w: qw, r: qr, clients: clientCount, rate: rate, poissonArrivals: poissonArrivals,
                                         clientProcesses: max(1, min(clientProcesses ?? 2, clientCount)), allocator: allocator,
+                                        resilience: policy,
                                         workload: { var w = workload; w.kind = descriptor.workload; return w }(),
                                         faults: schedule, settings: combo, duration: duration, warmup: warmup))
                                 }

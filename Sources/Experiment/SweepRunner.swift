@@ -130,6 +130,7 @@ extension SweepSpec {
             "clients": clients.map(String.init).joined(separator: ","),
             "rate": rates.map { "\($0)" }.joined(separator: ","), "arrival": poissonArrivals ? "poisson" : "constant",
             "client_processes": clientProcesses.map(String.init) ?? "auto", "allocator": allocator.rawValue,
+            "resilience": resilience.map(\.name).joined(separator: ","),
             "read_ratio": readRatios.map { "\($0)" }.joined(separator: ","),
             "value_size": valueSizes.map(String.init).joined(separator: ","),
             "keys": keys.map(String.init).joined(separator: ","),

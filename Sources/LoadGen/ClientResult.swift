@@ -18,6 +18,14 @@ public struct ClientResult: Sendable {
     public var retried = 0
     /// Transactions the system certainly aborted (counted in `failed` too).
     public var aborted = 0
+    /// Reads answered from a replica's local state while the leader was unreachable (not in `succeeded`).
+    public var degraded = 0
+    /// Operations refused by the client's own rate limiter (counted in `failed` too).
+    public var shed = 0
+    /// Retry attempts sent (beyond each operation's first).
+    public var retries = 0
+    /// Operations the retry budget or an open circuit breaker ended early (counted in failed/unknown).
+    public var cutShort = 0
     /// When the measurement window began and ended (monotonic clock).
     public var windowStart: Instant = .zero
     public var windowEnd: Instant = .zero
@@ -47,6 +55,10 @@ public struct ClientResult: Sendable {
         unknown += other.unknown
         retried += other.retried
         aborted += other.aborted
+        degraded += other.degraded
+        shed += other.shed
+        retries += other.retries
+        cutShort += other.cutShort
         windowStart = windowStart == .zero ? other.windowStart : min(windowStart, other.windowStart)
         windowEnd = max(windowEnd, other.windowEnd)
         runStart = runStart == .zero ? other.runStart : min(runStart, other.runStart)
@@ -68,7 +80,7 @@ extension ClientResult: WireCodable {
     public func encode(to w: inout WireWriter) {
         w.write(Self.magic)
         w.write(latency); w.write(serviceTime); w.write(history)
-        for v in [attempted, succeeded, failed, unknown, retried, aborted] { w.write(UInt64(v)) }
+        for v in [attempted, succeeded, failed, unknown, retried, aborted, degraded, shed, retries, cutShort] { w.write(UInt64(v)) }
         w.write(windowStart); w.write(windowEnd); w.write(runStart)
         w.write(UInt32(buckets.count))
         for b in buckets { w.write(b.succeeded); w.write(b.failed); w.write(b.latency) }
@@ -82,6 +94,8 @@ extension ClientResult: WireCodable {
         history = try r.read(History.self)
         attempted = Int(try r.readUInt64()); succeeded = Int(try r.readUInt64()); failed = Int(try r.readUInt64())
         unknown = Int(try r.readUInt64()); retried = Int(try r.readUInt64()); aborted = Int(try r.readUInt64())
+        degraded = Int(try r.readUInt64()); shed = Int(try r.readUInt64()); retries = Int(try r.readUInt64())
+        cutShort = Int(try r.readUInt64())
         windowStart = try r.read(Instant.self); windowEnd = try r.read(Instant.self); runStart = try r.read(Instant.self)
         let count = Int(try r.readUInt32())
         guard count <= 1_000_000 else { throw WireError.lengthTooLarge(count, limit: 1_000_000) }

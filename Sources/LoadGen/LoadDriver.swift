@@ -30,6 +30,13 @@ public final class LoadDriver: @unchecked Sendable {
     var endAt: Instant?
     var nextArrival: Instant = .zero
     var promise: EventLoopPromise<ClientResult>
+    // Resilience (all on the event loop).
+    var budget: RetryBudget?
+    var breaker: CircuitBreaker?
+    var tokenBucket: TokenBucket?
+    var leakyBucket: LeakyBucket?
+    /// Sessions whose outstanding operation became a degraded read.
+    var degradedSessions: Set<Int> = []
 
     static let sessionsMax = 1 << 16
 
@@ -43,6 +50,13 @@ public final class LoadDriver: @unchecked Sendable {
         self.random = SeededGenerator(seed: config.seed &+ UInt64(config.processIndex) &* 0x9E37_79B9_7F4A_7C15)
         if case let .mixed(spec) = config.workload { generator = WorkloadGenerator(spec: spec) } else { generator = nil }
         self.promise = loop.makePromise()
+        budget = config.resilience.retryBudget.map { RetryBudget(ratio: $0) }
+        breaker = config.resilience.breaker.map { CircuitBreaker(settings: $0) }
+        switch config.resilience.rateLimit {
+        case let .tokenBucket(rate, burst)?: tokenBucket = TokenBucket(rate: rate, burst: burst)
+        case let .leakyBucket(rate, capacity)?: leakyBucket = LeakyBucket(rate: rate, capacity: capacity)
+        case nil: break
+        }
     }
 
     /// Runs the load to the end and returns what it measured. Throws if no node can be reached.
@@ -167,12 +181,59 @@ public final class LoadDriver: @unchecked Sendable {
     }
 
     func startNext(_ s: Int, intended: Instant?) {
+        let now = Self.now()
+        // Client-side rate limiting: a token bucket sheds what exceeds it in open loop (and makes
+        // a closed-loop session wait); a leaky bucket spaces operations out, refusing when its queue is full.
+        if var bucket = tokenBucket {
+            let granted = bucket.take(now: now)
+            tokenBucket = bucket
+            if !granted {
+                if case .openLoop = config.plan {
+                    shed(intended: intended ?? now, now: now)
+                    idle.append(s)
+                } else {
+                    loop.scheduleTask(in: .milliseconds(1)) { [self] in startNext(s, intended: nil); flushAll() }
+                }
+                return
+            }
+        }
+        if var bucket = leakyBucket {
+            guard let at = bucket.admit(now: now) else {
+                leakyBucket = bucket
+                shed(intended: intended ?? now, now: now)
+                if case .openLoop = config.plan { idle.append(s) } else {
+                    loop.scheduleTask(in: .milliseconds(1)) { [self] in startNext(s, intended: nil); flushAll() }
+                }
+                return
+            }
+            leakyBucket = bucket
+            if at > now {
+                loop.scheduleTask(deadline: NIODeadline.uptimeNanoseconds(UInt64(at.nanoseconds))) { [self] in
+                    begin(s, intended: intended)
+                    flushAll()
+                }
+                return
+            }
+        }
+        begin(s, intended: intended)
+    }
+
+    func begin(_ s: Int, intended: Instant?) {
         guard issuing, let command = nextCommand(for: s) else {
             stopIssuing()
             return
         }
         startedCount += 1
+        budget?.recordFirstAttempt()
         perform(sessions[s].start(command, now: Self.now(), intended: intended), session: s)
+    }
+
+    /// An operation the rate limiter refused: attempted and failed, never sent.
+    func shed(intended: Instant, now: Instant) {
+        guard intended >= warmupEnd, endAt.map({ intended < $0 }) ?? true else { return }
+        result.attempted += 1
+        result.failed += 1
+        result.shed += 1
     }
 
     /// Open loop: issue the operations whose intended start has come, then sleep until the next.
@@ -207,13 +268,32 @@ public final class LoadDriver: @unchecked Sendable {
     func perform(_ action: ClientSession.Action, session s: Int) {
         switch action {
         case let .send(request, node, timeoutAt):
+            let now = Self.now()
+            let isRetry = (sessions[s].current?.attempts ?? 1) > 1
+            if isRetry, budget != nil {
+                guard budget!.tryRetry() else { return cutShort(s, now: now) }
+            }
+            if breaker != nil, !degradedSessions.contains(s), !breaker!.allow(now: now) {
+                // The leader looks unreachable: fail fast, or serve a read from any replica, counted as degraded.
+                if config.resilience.degradedReads, case let .get(key) = request.command {
+                    degradedSessions.insert(s)
+                    let any = Int(random.next() % UInt64(config.nodes.count))
+                    return perform(sessions[s].substitute(.readLocal(key: key), node: any, now: now), session: s)
+                }
+                return cutShort(s, now: now)
+            }
+            if isRetry { result.retries += 1 }
             pending[node].writeFrame(clusterID: config.clusterID, kind: .request, sender: NodeID(0)) { request.encode(to: &$0) }
             arm(s, at: timeoutAt)
         case let .wait(until):
             arm(s, at: until)
         case let .finished(operation):
             tokens[s] &+= 1
-            record(operation)
+            if degradedSessions.remove(s) != nil {
+                recordDegraded(operation)
+            } else {
+                record(operation)
+            }
             if case .openLoop = config.plan {
                 idle.append(s)
                 if issuing { issueDueArrivals() } else { maybeFinish() }
@@ -223,19 +303,38 @@ public final class LoadDriver: @unchecked Sendable {
         }
     }
 
+    /// Ends a session's operation early (budget exhausted, breaker open).
+    func cutShort(_ s: Int, now: Instant) {
+        guard let operation = sessions[s].giveUp(now: now) else { return }
+        result.cutShort += 1
+        perform(.finished(operation), session: s)
+    }
+
     func arm(_ s: Int, at deadline: Instant) {
         tokens[s] &+= 1
         let token = tokens[s]
+        let waitingForAnswer = !(sessions[s].current?.backingOff ?? true)
         loop.scheduleTask(deadline: NIODeadline.uptimeNanoseconds(UInt64(max(0, deadline.nanoseconds)))) { [self] in
             guard tokens[s] == token, !finished else { return }
-            perform(sessions[s].onTimeout(now: Self.now()), session: s)
+            let now = Self.now()
+            if waitingForAnswer { breaker?.record(failed: true, now: now) }
+            perform(sessions[s].onTimeout(now: now), session: s)
             flushAll()
         }
     }
 
     func onReply(_ reply: ClientReply) {
         let s = Int(reply.client.rawValue & 0xF_FFFF) - 1
-        guard sessions.indices.contains(s), let action = sessions[s].onReply(reply, now: Self.now()) else { return }
+        guard sessions.indices.contains(s) else { return }
+        let now = Self.now()
+        if breaker != nil, sessions[s].current?.request.seq == reply.seq {
+            switch reply.outcome {
+            case .ok, .compareFailed, .balances, .lockHeld, .aborted: breaker!.record(failed: false, now: now)
+            case .unknown, .rejected: breaker!.record(failed: true, now: now)
+            case .notLeader: break
+            }
+        }
+        guard let action = sessions[s].onReply(reply, now: now) else { return }
         perform(action, session: s)
     }
 
@@ -267,6 +366,14 @@ public final class LoadDriver: @unchecked Sendable {
             result.failed += 1
             if operation.aborted { result.aborted += 1 }
         }
+    }
+
+    /// A degraded read: in the window it counts as attempted and degraded, never as a success,
+    /// and it stays out of the history (it may be stale by design).
+    func recordDegraded(_ operation: FinishedOperation) {
+        guard operation.intended >= warmupEnd, endAt.map({ operation.intended < $0 }) ?? true else { return }
+        result.attempted += 1
+        if operation.succeeded { result.degraded += 1 } else if operation.uncertain { result.unknown += 1 } else { result.failed += 1 }
     }
 
     func stopIssuing() {

@@ -60,6 +60,10 @@ public struct ClientRunConfig: Sendable {
     /// Stop after this many operations have started (nil: no limit).
     public var operations: Int?
     public var session = ClientSession.Settings()
+    /// Retry back-off, retry budget, circuit breaker, rate limit, degraded reads.
+    public var resilience = ResiliencePolicy() {
+        didSet { session.backoff = resilience.backoff }
+    }
     public var seed: UInt64 = 1
     /// When to begin (CLOCK_MONOTONIC); nil: at once. The orchestrator gives every client process
     /// of a cell the same start, so their windows and its fault schedule share one origin.

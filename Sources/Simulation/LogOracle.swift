@@ -15,7 +15,13 @@ public final class LogOracle<R: LogReplica> {
     /// Installs this oracle on a simulator (which keeps it alive; the oracle holds no reference back).
     public func install(on simulator: Simulator<R>) {
         simulator.setOracle({ node, replica, _ in self.check(node: node, replica: replica) },
-                            onRestart: { node in self.checkedThrough[node] = nil })
+                            onRestart: { node in self.forget(node) })
+    }
+
+    /// A node restarted: its volatile commit index starts again from zero (for callers that combine
+    /// this oracle with others in one `setOracle` check).
+    public func forget(_ node: NodeID) {
+        checkedThrough[node] = nil
     }
 
     public func check(node: NodeID, replica: R) -> String? {

@@ -57,6 +57,9 @@ public struct SimulationOptions: Hashable, Sendable, CustomStringConvertible {
     /// background work (anti-entropy, repair) can settle before end-of-run checks. 0: the run
     /// ends once the last outstanding operation does.
     public var quietPeriod: Duration = .zero
+    /// The most nodes a `.crash` fault may leave down at once; nil: a minority, (n−1)/2 (what
+    /// majority protocols survive). Primary-backup pairs set it to test the crash of one node of two.
+    public var crashedNodesMax: Int? = nil
 
     public init() {}
 
@@ -68,5 +71,6 @@ public struct SimulationOptions: Hashable, Sendable, CustomStringConvertible {
             + "net=\(network.baseLatency)+exp(\(network.jitterMean)) disk=\(disk.syncLatency)+\(disk.nanosecondsPerByte)ns/B "
             + "cpu=\(cost.perMessage)+\(cost.nanosecondsPerByte)ns/B faults=[\(faults)]"
             + (quietPeriod > .zero ? " quiet=\(quietPeriod)" : "")
+            + (crashedNodesMax.map { " crashed-max=\($0)" } ?? "")
     }
 }

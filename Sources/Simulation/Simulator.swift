@@ -396,9 +396,10 @@ public final class Simulator<R: Replica> {
         let n = nodes.count
         switch action {
         case let .crash(selector):
-            // Never more than a minority down at once: the schedules test safety under minority failures.
+            // Never more than a minority down at once: the schedules test safety under minority failures
+            // (unless the options allow more, for protocols whose unit of failure is not a majority).
             let down = nodes.count { !$0.isUp }
-            guard down < (n - 1) / 2, let i = resolve(selector, up: true) else { return }
+            guard down < options.crashedNodesMax ?? (n - 1) / 2, let i = resolve(selector, up: true) else { return }
             // The log says whether the victim led: recovery time is measured from leader crashes.
             logFault(currentLeader == nodes[i].id ? "crash-leader" : "crash", [i])
             crash(i)

@@ -14,7 +14,7 @@ struct Bench: ParsableCommand {
         Exit status: 0 success, 1 a cell failed or a correctness check failed, 2 bad input.
         """,
         subcommands: [DefaultRun.self, SweepCommand.self, Simulate.self, NodeCommand.self, ClientCommand.self, ControlCommand.self,
-                      ListCommand.self, MicroCommand.self],
+                      ListCommand.self, MicroCommand.self, GateCommand.self],
         defaultSubcommand: DefaultRun.self)
 
     /// Parses, runs, and maps errors to the exit statuses the documentation promises: bad input

@@ -73,6 +73,9 @@ struct ClientCommand: ParsableCommand {
     @Option(name: .customLong("run-nonce"), help: "Shared by the client processes of one run (default: random), keeps client ids unique across runs.")
     var runNonce: UInt64?
 
+    @Option(help: "Resilience: default, none, backoff, protected, degrade, optionally +token:RATE or +leaky:RATE.")
+    var resilience: String = "default"
+
     @Option(name: .customLong("start-at"), help: "Begin at this CLOCK_MONOTONIC time in ns (the orchestrator aligns client processes).")
     var startAt: Int64?
 
@@ -112,6 +115,10 @@ struct ClientCommand: ParsableCommand {
         config.duration = try duration.map { try parseDuration($0, "duration", allowZero: false) }
         if case .mixed = workload, config.duration == nil, ops == nil { config.duration = .seconds(5) }
         if let ops { guard ops > 0 else { throw ValidationError("--ops must be positive") }; config.operations = ops }
+        guard let policy = ResiliencePolicy(parsing: resilience) else {
+            throw ValidationError("--resilience '\(resilience)': expected default, none, backoff, protected or degrade, optionally +token:RATE or +leaky:RATE")
+        }
+        config.resilience = policy
         config.session.requestTimeout = try parseDuration(timeout, "timeout", allowZero: false)
         config.session.operationDeadline = try parseDuration(deadline, "deadline", allowZero: false)
         if let out, !FileManager.default.isWritableFile(atPath: URL(fileURLWithPath: out).deletingLastPathComponent().path) {
@@ -125,7 +132,7 @@ struct ClientCommand: ParsableCommand {
         }
         print("ok \(result.succeeded) failed \(result.failed) unknown \(result.unknown) throughput \(Int(result.throughput)) ops/s "
               + "p50 \(result.latency.percentile(50))us p99 \(result.latency.percentile(99))us p999 \(result.latency.percentile(99.9))us "
-              + "max \(result.latency.max)us history \(result.history.count)")
+              + "max \(result.latency.max)us history \(result.history.count) retries \(result.retries) degraded \(result.degraded) shed \(result.shed)")
     }
 
     func parseDuration(_ text: String, _ name: String, allowZero: Bool) throws -> BenchCore.Duration {

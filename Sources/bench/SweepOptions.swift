@@ -55,6 +55,9 @@ struct SweepOptions: ParsableArguments {
     @Option(help: "Probability that a peer message is delivered twice, 0...1. [default: 0]")
     var duplicate: String?
 
+    @Option(help: "Client resilience policies (an axis): default, none, backoff, protected, degrade, optionally +token:RATE / +leaky:RATE.")
+    var resilience: String?
+
     @Option(help: "Extra one-way delay of peer messages, with jitter: 1ms~0.5ms.")
     var delay: String?
 
@@ -116,6 +119,14 @@ struct SweepOptions: ParsableArguments {
             spec.poissonArrivals = v == "poisson"
         }
         if let v = clientProcesses ?? fileValues["client-processes"].flatMap({ Int($0) }) { spec.clientProcesses = v }
+        if let v = value(resilience, "resilience") {
+            spec.resilience = try Lists.strings(v, "resilience").map { text throws(SweepError) in
+                guard let policy = ResiliencePolicy(parsing: text) else {
+                    throw SweepError("--resilience '\(text)': expected default, none, backoff, protected or degrade, optionally +token:RATE or +leaky:RATE")
+                }
+                return policy
+            }
+        }
         if let v = value(readRatio, "read-ratio") { spec.readRatios = try Lists.doubles(v, "read-ratio") }
         if let v = value(valueSize, "value-size") { spec.valueSizes = try Lists.ints(v, "value-size") }
         if let v = value(keys, "keys") { spec.keys = try Lists.ints(v, "keys") }

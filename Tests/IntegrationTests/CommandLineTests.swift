@@ -6,32 +6,40 @@ import LoadGen
 import Runtime
 import XCTest
 
+/// One finished `bench` invocation.
+struct BenchRun {
+    var status: Int32
+    var stdout: String
+    var stderr: String
+}
+
+/// Runs the built `bench` executable in `directory` and waits for it.
+func runBench(_ arguments: [String], in directory: URL, environment: [String: String] = [:]) throws -> BenchRun {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: NodeProcessTests.benchExecutable)
+    process.arguments = arguments
+    process.currentDirectoryURL = directory
+    var env = ProcessInfo.processInfo.environment
+    for (k, v) in environment { env[k] = v }
+    process.environment = env
+    let out = Pipe(), err = Pipe()
+    process.standardOutput = out
+    process.standardError = err
+    try process.run()
+    let outData = out.fileHandleForReading.readDataToEndOfFile()
+    let errData = err.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    return BenchRun(status: process.terminationStatus, stdout: String(decoding: outData, as: UTF8.self),
+                    stderr: String(decoding: errData, as: UTF8.self))
+}
+
 /// The `bench` command line, run as a user would: bad input is one line and exit 2, and leaves
 /// no results behind; a node that dies fails its cell and the sweep goes on.
 final class CommandLineTests: XCTestCase {
-    struct Run {
-        var status: Int32
-        var stdout: String
-        var stderr: String
-    }
+    typealias Run = BenchRun
 
     func bench(_ arguments: [String], in directory: URL, environment: [String: String] = [:]) throws -> Run {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: NodeProcessTests.benchExecutable)
-        process.arguments = arguments
-        process.currentDirectoryURL = directory
-        var env = ProcessInfo.processInfo.environment
-        for (k, v) in environment { env[k] = v }
-        process.environment = env
-        let out = Pipe(), err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        try process.run()
-        let outData = out.fileHandleForReading.readDataToEndOfFile()
-        let errData = err.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return Run(status: process.terminationStatus, stdout: String(decoding: outData, as: UTF8.self),
-                   stderr: String(decoding: errData, as: UTF8.self))
+        try runBench(arguments, in: directory, environment: environment)
     }
 
     func temporaryDirectory() throws -> URL {

@@ -38,6 +38,7 @@ enum RaftScriptText {
         case let .readBalances(keys): "balances " + keys.map { "k\($0)" }.joined(separator: " ")
         case let .acquireLock(lock, lease, stamp): "lock k\(lock) lease=\(lease) stamp=\(stamp)"
         case let .releaseLock(lock): "unlock k\(lock)"
+        case let .readLocal(key): "read-local k\(key)"
         }
     }
 

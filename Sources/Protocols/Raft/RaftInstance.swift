@@ -140,6 +140,11 @@ extension Raft {
         // MARK: Client requests
 
         mutating func onRequest(_ request: ClientRequest, now: Instant, into out: inout Effects<Message>) {
+            if case let .readLocal(key) = request.command {
+                // Degraded read: whatever this replica has applied, leader or not.
+                out.reply(ClientReply(to: request, .ok(store.read(key))))
+                return
+            }
             guard isLeader else {
                 out.reply(ClientReply(to: request, .notLeader(hint: leader)))
                 return
