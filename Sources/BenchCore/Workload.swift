@@ -44,15 +44,25 @@ public enum WorkloadKind: Hashable, Sendable, CustomStringConvertible {
     /// accounts (the keys), so the bank's total never changes; `readRatio` of the operations read
     /// that many balances as one snapshot.
     case bank(accountsPerTransaction: Int)
+    /// A lock service: each client acquires one of a few locks with a lease, renews it while it
+    /// holds it and releases it (driven by `LockClient`; the keys are the locks).
+    case locks(LockWorkload)
 
     public var description: String {
         switch self {
         case .keyValue: "kv"
         case let .bank(k): "bank:\(k)"
+        case let .locks(workload): workload.description
         }
     }
 
-    /// Parses `kv` or `bank[:k]`.
+    /// The lock workload's knobs, if this is one.
+    public var lockWorkload: LockWorkload? {
+        if case let .locks(workload) = self { return workload }
+        return nil
+    }
+
+    /// Parses `kv`, `bank[:k]` or `locks[:count=N][:lease=D][:margin=D][:hold=D][:crash=P]`.
     public init?(parsing text: String) {
         let parts = text.lowercased().split(separator: ":")
         switch parts.first {
@@ -61,6 +71,9 @@ public enum WorkloadKind: Hashable, Sendable, CustomStringConvertible {
             let k = parts.count > 1 ? Int(parts[1]) : 2
             guard parts.count <= 2, let k, k >= 2, k <= 64 else { return nil }
             self = .bank(accountsPerTransaction: k)
+        case "locks":
+            guard let workload = LockWorkload(parsingFields: parts.dropFirst()) else { return nil }
+            self = .locks(workload)
         default: return nil
         }
     }
@@ -136,6 +149,10 @@ public struct WorkloadGenerator: Sendable {
             var deltas = [AccountDelta(account: accounts[0], amount: -amount * Int64(accounts.count - 1))]
             for account in accounts.dropFirst() { deltas.append(AccountDelta(account: account, amount: amount)) }
             return .transaction(deltas)
+        case let .locks(workload):
+            // Drivers that run the lock protocol ask a `LockClient`; this is a bare acquisition
+            // for drivers that do not (and for tests of the command mix).
+            return .acquireLock(lock: Key(random.next() % UInt64(workload.locks)), lease: workload.lease, stamp: .zero)
         }
     }
 }

@@ -74,11 +74,20 @@ public struct ClientOperation: Hashable, Sendable {
 /// Every operation of a run, in no particular order. Clients append; the checker sorts what it needs.
 public struct History: Hashable, Sendable {
     public var operations: [ClientOperation]
+    /// Lock workloads: every stretch of time a client believed it held a lock (`LockSafety` checks
+    /// that no two clients' beliefs about one lock overlap). Empty for other workloads.
+    public var lockBeliefs: [LockBelief] = []
 
-    public init(_ operations: [ClientOperation] = []) { self.operations = operations }
+    public init(_ operations: [ClientOperation] = [], lockBeliefs: [LockBelief] = []) {
+        self.operations = operations
+        self.lockBeliefs = lockBeliefs
+    }
 
     public mutating func append(_ operation: ClientOperation) { operations.append(operation) }
-    public mutating func append(contentsOf other: History) { operations.append(contentsOf: other.operations) }
+    public mutating func append(contentsOf other: History) {
+        operations.append(contentsOf: other.operations)
+        lockBeliefs.append(contentsOf: other.lockBeliefs)
+    }
     public var count: Int { operations.count }
 }
 

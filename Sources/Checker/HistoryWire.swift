@@ -49,20 +49,53 @@ extension ClientOperation: WireCodable {
     }
 }
 
-extension History: WireCodable {
-    /// The format version written first; a reader refuses any other.
-    public static let wireVersion: UInt8 = 1
+extension LockBelief: WireCodable {
+    /// Bytes one encoded belief takes: client, lock, start, end, ending.
+    public static let encodedSize = 8 + 8 + 8 + 8 + 1
 
     public func encode(to writer: inout WireWriter) {
-        writer.write(History.wireVersion)
+        writer.write(client)
+        writer.write(lock)
+        writer.write(start)
+        writer.write(end)
+        writer.write(ending.rawValue)
+    }
+
+    /// Decodes one belief. Throws on an unknown ending and on a belief that ends before it starts.
+    public init(from reader: inout WireReader) throws {
+        let client = try ClientID(from: &reader)
+        let lock = try reader.readUInt64()
+        let start = try Instant(from: &reader)
+        let end = try Instant(from: &reader)
+        let endingTag = try reader.readUInt8()
+        guard let ending = LockBeliefEnding(rawValue: endingTag) else {
+            throw WireError.invalidTag(endingTag, type: "LockBeliefEnding")
+        }
+        if end < start { throw WireError.invalidValue("lock belief ends at \(end) before it starts at \(start)") }
+        self.init(client: client, lock: lock, start: start, end: end, ending: ending)
+    }
+}
+
+extension History: WireCodable {
+    /// The format version written first. Version 1 holds operations only; version 2 adds the lock
+    /// beliefs and is written only when there are some, so other workloads' files are unchanged.
+    public static let wireVersion: UInt8 = 1
+    public static let wireVersionWithLocks: UInt8 = 2
+
+    public func encode(to writer: inout WireWriter) {
+        writer.write(lockBeliefs.isEmpty ? History.wireVersion : History.wireVersionWithLocks)
         writer.write(operations)
+        if !lockBeliefs.isEmpty { writer.write(lockBeliefs) }
     }
 
     public init(from reader: inout WireReader) throws {
         let version = try reader.readUInt8()
-        guard version == History.wireVersion else {
-            throw WireError.invalidValue("history format version \(version), expected \(History.wireVersion)")
+        guard version == History.wireVersion || version == History.wireVersionWithLocks else {
+            throw WireError.invalidValue("history format version \(version), expected \(History.wireVersion) or \(History.wireVersionWithLocks)")
         }
-        self.init(try reader.readArray(ClientOperation.self, minimumSize: ClientOperation.encodedSize))
+        let operations = try reader.readArray(ClientOperation.self, minimumSize: ClientOperation.encodedSize)
+        let beliefs = version == History.wireVersionWithLocks
+            ? try reader.readArray(LockBelief.self, minimumSize: LockBelief.encodedSize) : []
+        self.init(operations, lockBeliefs: beliefs)
     }
 }

@@ -23,6 +23,7 @@ public enum Columns {
         Column(name: "value_size", meaning: "bytes per written value"),
         Column(name: "keys", meaning: "number of distinct keys"),
         Column(name: "distribution", meaning: "key distribution: uniform, zipf:θ or hotspot:fraction:probability"),
+        Column(name: "workload", meaning: "what clients issue: kv (gets and puts), bank:K (transfers across K accounts, balance reads), or locks:... (acquire, renew, release with a lease and margin)"),
         Column(name: "drop", meaning: "probability a peer message is dropped"),
         Column(name: "duplicate", meaning: "probability a peer message is delivered twice"),
         Column(name: "faults", meaning: "the rest of the fault schedule (crashes, partitions, delay, skew), or none"),

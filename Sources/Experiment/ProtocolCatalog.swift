@@ -27,15 +27,15 @@ public struct ProtocolFindings: Sendable {
 /// Everything the suite knows about one protocol: its name, its settings, how to run it in the
 /// simulator and as node processes, and how to check what it did.
 public struct ProtocolDescriptor: Sendable {
-    public let name: String
-    public let summary: String
+    public internal(set) var name: String
+    public internal(set) var summary: String
     public let guarantee: Guarantee
     /// Whether clients must find a leader (readiness waits for one).
     public let hasLeader: Bool
     /// Whether N, W and R apply (they are passed to the protocol as settings `n`, `w`, `r`).
     public let usesQuorumParameters: Bool
     /// The operations its clients issue.
-    public let workload: WorkloadKind
+    public internal(set) var workload: WorkloadKind
     /// Every setting with its default value.
     public let defaultSettings: [(key: String, value: String)]
     /// Checks settings; throws a one-line error for an unknown key or a bad value.
@@ -46,16 +46,35 @@ public struct ProtocolDescriptor: Sendable {
     let runNode: @Sendable (NodeConfig) throws -> Void
     /// Analyses a real run from every node's `inspection()` bytes (nil for nodes that did not answer).
     let inspectReal: @Sendable ([[UInt8]?]) -> ProtocolFindings
+    /// Settings under which reads are deliberately not linearizable (for example follower reads):
+    /// with any of them, runs are judged by their measured staleness instead.
+    var relaxedReads: [(key: String, value: String)] = []
+
+    /// What a run with `settings` must guarantee.
+    public func guarantee(for settings: [(String, String)]) -> Guarantee {
+        let relaxed = settings.contains { key, value in relaxedReads.contains { $0.key == key && $0.value == value.lowercased() } }
+        return relaxed && guarantee == .linearizable ? .eventual : guarantee
+    }
+
+    /// The same protocol, judged by staleness when run with any of `settings`.
+    func relaxingReads(_ settings: [(key: String, value: String)]) -> ProtocolDescriptor {
+        var copy = self
+        copy.relaxedReads = settings
+        return copy
+    }
 }
 
 extension ProtocolDescriptor {
     /// A protocol with its own oracle (installed on the simulator before the run) and end-of-run
     /// analysis (of the simulator's replicas and durable states, and of real nodes' inspections).
+    /// `observeSimulation` is for analyses that watch the run itself: it installs its observers on
+    /// the simulator and returns the analysis to run on the result.
     static func make<R: Replica>(
         _: R.Type, summary: String, guarantee: Guarantee, hasLeader: Bool, usesQuorumParameters: Bool = false,
         workload: WorkloadKind = .keyValue,
         oracle: (@Sendable (Simulator<R>) -> Void)? = nil,
         analyzeSimulation: (@Sendable (Simulator<R>, SimulationResult) -> ProtocolFindings)? = nil,
+        observeSimulation: (@Sendable (Simulator<R>) -> (SimulationResult) -> ProtocolFindings)? = nil,
         inspectReal: @escaping @Sendable ([[UInt8]?]) -> ProtocolFindings = { _ in ProtocolFindings() }
     ) -> ProtocolDescriptor {
         ProtocolDescriptor(
@@ -67,7 +86,15 @@ extension ProtocolDescriptor {
                 let settings = try R.Settings(pairs)
                 let simulator = Simulator<R>(options: options, settings: settings)
                 oracle?(simulator)
+                let finishObserving = observeSimulation?(simulator)
                 var result = simulator.run()
+                // The replicas' own counters, combined as a real run combines the nodes' reports.
+                result.metrics = combinedMetrics(simulator.memberIDs.compactMap { simulator.replica($0)?.metrics })
+                if let finishObserving {
+                    let findings = finishObserving(result)
+                    result.metrics.merge(findings.metrics) { $1 }
+                    result.violations += findings.violations
+                }
                 if let analyzeSimulation {
                     let findings = analyzeSimulation(simulator, result)
                     result.metrics.merge(findings.metrics) { $1 }
@@ -92,6 +119,14 @@ public enum ProtocolCatalog {
     public static let all: [ProtocolDescriptor] = [
         .logReplica(Raft.Instance.self,
                     summary: "Raft: leader election with pre-vote, batched and pipelined log replication, ReadIndex or log reads"),
+        .multiPaxos,
+        .zab,
+        .primaryBackup,
+        .twoPhaseCommit,
+        .threePhaseCommit,
+        .quorum,
+        .gossip,
+        .leaseLocks,
     ]
 
     /// Tools that run through the same machinery but are not replication protocols: not in the
@@ -106,4 +141,18 @@ public enum ProtocolCatalog {
     }
 
     public static var names: [String] { all.map(\.name) }
+}
+
+
+/// Per-node counters combined into one figure per name: maxima (names containing `_max_` or
+/// ending `_max`, and `..._oldest_ms`) take the largest node's value, everything else is summed.
+func combinedMetrics(_ perNode: [[String: Double]]) -> [String: Double] {
+    var combined: [String: Double] = [:]
+    for metrics in perNode {
+        for (name, value) in metrics {
+            let isMaximum = name.contains("_max_") || name.hasSuffix("_max") || name.hasSuffix("_oldest_ms")
+            combined[name] = isMaximum ? max(combined[name] ?? value, value) : (combined[name] ?? 0) + value
+        }
+    }
+    return combined
 }

@@ -45,7 +45,7 @@ enum RealCell {
             outputs.append(out)
             var arguments = ["client", "--nodes", cluster.clientAddressList, "--cluster-id", "\(options.clusterID)",
                              "--sessions", "\(max(1, sessions))", "--warmup", "\(cell.warmup)", "--duration", "\(cell.duration)",
-                             "--workload", "mixed", "--keys", "\(cell.workload.keys)", "--read-ratio", "\(cell.workload.readRatio)",
+                             "--workload", "mixed", "--kind", cell.workload.kind.description, "--keys", "\(cell.workload.keys)", "--read-ratio", "\(cell.workload.readRatio)",
                              "--value-size", "\(cell.workload.valueSize)", "--distribution", cell.workload.distribution.description,
                              "--seed", "\(seed &+ UInt64(k))", "--process-index", "\(k)", "--run-nonce", "\(nonce)", "--out", out.path,
                              "--start-at", "\(startAt.nanoseconds)", "--resilience", cell.resilience.name]
@@ -95,9 +95,10 @@ enum RealCell {
 
         var row = ResultRow.describing(cell, repetition: repetition, seed: seed)
         row.setStaleness(merged.history)
+        let guarantee = descriptor.guarantee(for: cell.effectiveSettings)
         var verdict: String
         var violations = 0
-        switch descriptor.guarantee {
+        switch guarantee {
         case .linearizable:
             let check = Verdicts.linearizability(merged.history)
             verdict = check.verdict
@@ -108,6 +109,9 @@ enum RealCell {
             verdict = findings.violations.isEmpty ? "atomic" : "NOT-ATOMIC"
         }
         violations += findings.violations.count
+        var lockDetail: [String] = []
+        let lockFindings = LockFindings(cell: cell, history: merged.history)
+        lockFindings.judge(verdict: &verdict, violations: &violations, detail: &lockDetail)
         let ops = Double(max(merged.succeeded, 1))
         row["client_processes"] = "\(processCount)"
         row["duration_s"] = format(cell.duration.seconds, digits: 3)
@@ -131,29 +135,26 @@ enum RealCell {
         row["peak_rss_mb"] = format(Double(reports.map(\.peakRSSBytes).max() ?? 0) / 1_048_576, digits: 1)
         row["allocator"] = Set(reports.map(\.allocator)).sorted().joined(separator: "+")
         // Protocol counters: summed over nodes, except maxima (`_max_` in the name) which take the largest.
-        var metrics: [String: Double] = [:]
-        for report in reports {
-            for (name, value) in report.metrics {
-                metrics[name] = name.contains("_max_") ? max(metrics[name] ?? value, value) : (metrics[name] ?? 0) + value
-            }
-        }
+        let metrics = combinedMetrics(reports.map(\.metrics))
         row.setMetrics(metrics)
         row.setMetrics(findings.metrics)
+        lockFindings.fill(&row)
         let origin = startAt + cell.warmup
         let buckets = FaultFigures.apply(
             to: &row, history: merged.history, faults: injector.log,
             leaderCrashes: injector.log.filter { $0.action == "crash-leader" }.map(\.at), origin: origin, duration: cell.duration)
-        if merged.aborted > 0 || descriptor.guarantee == .atomic {
+        if merged.aborted > 0 || guarantee == .atomic {
             row["abort_rate"] = format(Double(merged.aborted) / Double(max(merged.attempted, 1)), digits: 4)
         }
-        row["status"] = "ok"
+        // A window in which nothing succeeded measured nothing: say so rather than print zeros as figures.
+        row["status"] = merged.succeeded == 0 ? "failed: no operation succeeded in the measured window" : "ok"
         var outcome = CellOutcome(row: row, histogram: merged.latency, throughput: throughput, verdict: verdict, failed: false,
                                   clientResult: merged)
         outcome.timeSeries = FaultFigures.csv(buckets)
         outcome.injectedFaults = injector.log
         if violations > 0 {
-            var detail = findings.violations
-            if descriptor.guarantee == .linearizable, let text = Verdicts.linearizability(merged.history).detail { detail.append(text) }
+            var detail = findings.violations + lockDetail
+            if guarantee == .linearizable, let text = Verdicts.linearizability(merged.history).detail { detail.append(text) }
             outcome.counterexample = detail.joined(separator: "\n")
         }
         return outcome

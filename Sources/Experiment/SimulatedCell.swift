@@ -43,9 +43,12 @@ enum SimulatedCell {
         // breakers and rate limits act in real client processes only.
         options.clients.session.backoff = cell.resilience.backoff
         options.faults = cell.faults
+        // Clients sit on a side of a partition, as in a real network split (see ClientModel).
+        options.clients.followPartitions = cell.faults.events.contains { if case .partition = $0.action { true } else { false } }
         options.duration = cell.duration + cell.warmup
         options.warmup = cell.warmup
         let result = try descriptor.simulate(options, cell.effectiveSettings)
+        let guarantee = descriptor.guarantee(for: cell.effectiveSettings)
 
         var histogram = LatencyHistogram()
         for latency in result.latencies { histogram.record(.nanoseconds(latency)) }
@@ -53,7 +56,7 @@ enum SimulatedCell {
         var violations = result.violations.count
         var verdict: String
         var detail: [String] = result.violations
-        switch descriptor.guarantee {
+        switch guarantee {
         case .linearizable:
             let check = Verdicts.linearizability(result.history)
             verdict = check.verdict
@@ -67,6 +70,8 @@ enum SimulatedCell {
         }
 
         if !result.violations.isEmpty && verdict == "linearizable" { verdict = "INVARIANT-VIOLATED" }
+        var lockFindings = LockFindings(cell: cell, history: result.history)
+        lockFindings.judge(verdict: &verdict, violations: &violations, detail: &detail)
 
         var row = ResultRow.describing(cell, repetition: repetition, seed: seed)
         row.setStaleness(result.history)
@@ -87,15 +92,19 @@ enum SimulatedCell {
         row["allocator"] = "none"
         row["client_processes"] = "0"
         row.setMetrics(result.metrics)
+        lockFindings.fill(&row)
+        if let share = result.sideAvailability.minority { row["availability_minority"] = format(share, digits: 4) }
+        if let share = result.sideAvailability.majority { row["availability_majority"] = format(share, digits: 4) }
         let origin = Instant.zero + cell.warmup
         let buckets = FaultFigures.apply(
             to: &row, history: result.history, faults: result.injectedFaults,
             leaderCrashes: result.injectedFaults.filter { $0.action == "crash-leader" }.map(\.at),
             origin: origin, duration: cell.duration)
-        if result.opsAborted > 0 || descriptor.guarantee == .atomic {
+        if result.opsAborted > 0 || guarantee == .atomic {
             row["abort_rate"] = format(Double(result.opsAborted) / Double(max(result.opsAttempted, 1)), digits: 4)
         }
-        row["status"] = "ok"
+        // A window in which nothing succeeded measured nothing: say so rather than print zeros as figures.
+        row["status"] = result.opsOK == 0 ? "failed: no operation succeeded in the measured window" : "ok"
         var outcome = CellOutcome(row: row, histogram: histogram, throughput: result.throughput, verdict: verdict, failed: false)
         outcome.timeSeries = FaultFigures.csv(buckets)
         outcome.injectedFaults = result.injectedFaults
@@ -122,6 +131,7 @@ extension ResultRow {
         row["value_size"] = "\(cell.workload.valueSize)"
         row["keys"] = "\(cell.workload.keys)"
         row["distribution"] = cell.workload.distribution.description
+        row["workload"] = cell.workload.kind.description
         row["drop"] = "\(cell.faults.dropProbability)"
         row["duplicate"] = "\(cell.faults.duplicateProbability)"
         var rest = cell.faults
@@ -171,3 +181,27 @@ func format(_ value: Double, digits: Int) -> String {
 }
 
 import Foundation
+
+/// The lock service's own check, for cells whose clients run the lock workload: no two clients
+/// may believe they hold one lock at the same instant; and how long a lock stayed unusable after
+/// its holder crashed.
+struct LockFindings {
+    var report: LockSafety.Report?
+
+    init(cell: Cell, history: History) {
+        report = cell.workload.kind.lockWorkload == nil ? nil : LockSafety.check(history)
+    }
+
+    func judge(verdict: inout String, violations: inout Int, detail: inout [String]) {
+        guard let report, !report.isSafe else { return }
+        violations += report.overlapCount
+        verdict = "LOCK-OVERLAP"
+        detail += report.overlaps.map { "\($0)" }
+    }
+
+    func fill(_ row: inout ResultRow) {
+        guard let report else { return }
+        row["lock_overlaps"] = "\(report.overlapCount)"
+        row["lock_unavailable_ms"] = report.unavailableAfterCrashMeanMs.map { format($0, digits: 1) } ?? ""
+    }
+}

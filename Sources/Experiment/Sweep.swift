@@ -27,6 +27,10 @@ public struct SweepSpec: Sendable {
     public var valueSizes: [Int] = [64]
     public var keys: [Int] = [1_000]
     public var distributions: [KeyDistribution] = [.uniform]
+    /// Workload kinds to run instead of each protocol's own (a bank for 2PC, locks for the lock
+    /// service). A kind applies to the protocols whose own kind is of the same sort; empty: each
+    /// protocol's own.
+    public var workloadKinds: [WorkloadKind] = []
     public var drops: [Double] = [0]
     public var duplicates: [Double] = [0]
     /// The rest of the fault schedule (events, delay, skew), common to every cell.
@@ -78,6 +82,8 @@ public struct Cell: Sendable {
         if let rate { parts.append("rate\(Int(rate))") }
         if resilience.name != "default" { parts.append(resilience.name) }
         parts.append("rr\(workload.readRatio)")
+        if case .locks = workload.kind { parts.append(workload.kind.description) }
+        if case let .bank(k) = workload.kind, k != 2 { parts.append("bank\(k)") }
         if faults.dropProbability > 0 { parts.append("drop\(faults.dropProbability)") }
         if faults.duplicateProbability > 0 { parts.append("dup\(faults.duplicateProbability)") }
         for (key, value) in settings { parts.append("\(key)=\(value)") }
@@ -160,8 +166,13 @@ extension SweepSpec {
             }
             // The other axes, each flattened to one list, so the product below stays readable.
             let loads = product(product(clients, rates.isEmpty ? [nil] : rates.map { Optional($0) }), resilience)
-            let workloads = product(product(readRatios, valueSizes), product(keys, distributions)).map { a, b in
-                WorkloadSpec(keys: b.0, distribution: b.1, readRatio: a.0, valueSize: a.1)
+            let ownKinds = workloadKinds.filter { $0.isSameSort(as: descriptor.workload) }
+            let kinds = ownKinds.isEmpty ? [descriptor.workload] : ownKinds
+            let workloads = product(product(product(readRatios, valueSizes), product(keys, distributions)), kinds).map { ab, kind in
+                let (a, b) = ab
+                var spec = WorkloadSpec(keys: b.0, distribution: b.1, readRatio: a.0, valueSize: a.1)
+                spec.kind = kind
+                return spec
             }
             let networks = product(drops, duplicates)
             for nodeCount in nodes {
@@ -184,7 +195,7 @@ extension SweepSpec {
                                         n: qn, w: qw, r: qr, clients: clientCount, rate: rate, poissonArrivals: poissonArrivals,
                                         clientProcesses: max(1, min(clientProcesses ?? 2, clientCount)), allocator: allocator,
                                         resilience: policy,
-                                        workload: { var w = workload; w.kind = descriptor.workload; return w }(),
+                                        workload: workload,
                                         faults: schedule, settings: combo, duration: duration, warmup: warmup))
                                 }
                             }
@@ -206,4 +217,14 @@ import Foundation
 /// Every pair of an element of `a` and an element of `b`, `a` varying slowest.
 func product<A, B>(_ a: [A], _ b: [B]) -> [(A, B)] {
     a.flatMap { x in b.map { y in (x, y) } }
+}
+
+extension WorkloadKind {
+    /// Whether both are key-value, both banks, or both lock workloads (whatever their knobs).
+    func isSameSort(as other: WorkloadKind) -> Bool {
+        switch (self, other) {
+        case (.keyValue, .keyValue), (.bank, .bank), (.locks, .locks): true
+        default: false
+        }
+    }
 }

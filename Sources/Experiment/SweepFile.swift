@@ -8,7 +8,7 @@ public enum SweepFile {
     public static let keys: Set<String> = [
         "protocols", "nodes", "n", "w", "r", "clients", "rate", "arrival", "client-processes", "read-ratio", "value-size",
         "keys", "distribution", "drop", "duplicate", "set", "repeat", "duration", "warmup", "seed", "allocator",
-        "resilience", "crash", "restart", "partition", "delay", "skew", "drift", "slow-disk",
+        "resilience", "workload", "crash", "restart", "partition", "delay", "skew", "drift", "slow-disk",
     ]
 
     public static func load(_ path: String) throws(SweepError) -> [String: String] {

@@ -37,6 +37,9 @@ public final class LoadDriver: @unchecked Sendable {
     var leakyBucket: LeakyBucket?
     /// Sessions whose outstanding operation became a degraded read.
     var degradedSessions: Set<Int> = []
+    /// The lock workload (closed loop only): each session's lock logic, by session index.
+    let lockWorkload: LockWorkload?
+    var lockClients: [LockClient] = []
 
     static let sessionsMax = 1 << 16
 
@@ -49,6 +52,13 @@ public final class LoadDriver: @unchecked Sendable {
         self.pending = Array(repeating: WireWriter(capacity: 4_096), count: config.nodes.count)
         self.random = SeededGenerator(seed: config.seed &+ UInt64(config.processIndex) &* 0x9E37_79B9_7F4A_7C15)
         if case let .mixed(spec) = config.workload { generator = WorkloadGenerator(spec: spec) } else { generator = nil }
+        // Open loop issues at a rate regardless of answers, which a lease holder cannot do: there
+        // the lock workload degrades to bare acquisitions (`WorkloadGenerator`).
+        if case let .mixed(spec) = config.workload, case .closedLoop = config.plan {
+            lockWorkload = spec.kind.lockWorkload
+        } else {
+            lockWorkload = nil
+        }
         self.promise = loop.makePromise()
         budget = config.resilience.retryBudget.map { RetryBudget(ratio: $0) }
         breaker = config.resilience.breaker.map { CircuitBreaker(settings: $0) }
@@ -159,6 +169,7 @@ public final class LoadDriver: @unchecked Sendable {
         let first = Int(random.next() % UInt64(config.nodes.count))
         sessions.append(ClientSession(id: id, nodeCount: config.nodes.count, firstTarget: first, settings: config.session))
         tokens.append(0)
+        if let lockWorkload { lockClients.append(LockClient(client: id, workload: lockWorkload, seed: config.seed ^ id.rawValue)) }
         return index
     }
 
@@ -219,6 +230,7 @@ public final class LoadDriver: @unchecked Sendable {
     }
 
     func begin(_ s: Int, intended: Instant?) {
+        if lockWorkload != nil { return beginLockStep(s) }
         guard issuing, let command = nextCommand(for: s) else {
             stopIssuing()
             return
@@ -226,6 +238,32 @@ public final class LoadDriver: @unchecked Sendable {
         startedCount += 1
         budget?.recordFirstAttempt()
         perform(sessions[s].start(command, now: Self.now(), intended: intended), session: s)
+    }
+
+    /// A lock session is idle: start what its lock logic asks for, or sleep until its time comes.
+    /// Beliefs are in this machine's monotonic clock, the clock the nodes stamp leases with.
+    func beginLockStep(_ s: Int) {
+        guard issuing, config.operations.map({ startedCount < $0 }) ?? true else {
+            stopIssuing()
+            return
+        }
+        let now = Self.now()
+        let step = lockClients[s].next(now: now)
+        result.history.lockBeliefs += lockClients[s].takeBeliefs()
+        switch step {
+        case let .issue(command):
+            startedCount += 1
+            budget?.recordFirstAttempt()
+            perform(sessions[s].start(command, now: now), session: s)
+        case let .sleep(until):
+            tokens[s] &+= 1
+            let token = tokens[s]
+            loop.scheduleTask(deadline: NIODeadline.uptimeNanoseconds(UInt64(max(0, until.nanoseconds)))) { [self] in
+                guard tokens[s] == token, !finished, sessions[s].isIdle else { return }
+                beginLockStep(s)
+                flushAll()
+            }
+        }
     }
 
     /// An operation the rate limiter refused: attempted and failed, never sent.
@@ -293,6 +331,10 @@ public final class LoadDriver: @unchecked Sendable {
                 recordDegraded(operation)
             } else {
                 record(operation)
+            }
+            if lockWorkload != nil {
+                lockClients[s].finished(operation, now: Self.now())
+                result.history.lockBeliefs += lockClients[s].takeBeliefs()
             }
             if case .openLoop = config.plan {
                 idle.append(s)
@@ -394,6 +436,10 @@ public final class LoadDriver: @unchecked Sendable {
         let now = Self.now()
         for s in sessions.indices {
             if let operation = sessions[s].abandon(now: now) { record(operation) }
+            if lockWorkload != nil {
+                lockClients[s].stop(now: now)
+                result.history.lockBeliefs += lockClients[s].takeBeliefs()
+            }
         }
         finished = true
         result.windowEnd = endAt.map { min($0, now) } ?? now

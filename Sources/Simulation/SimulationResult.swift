@@ -32,6 +32,9 @@ public struct SimulationResult: Sendable {
     public var metrics: [String: Double] = [:]
     /// Transactions the system certainly aborted inside the window.
     public var opsAborted = 0
+    /// With `ClientModel.followPartitions`: operations invoked while a partition held, by the side
+    /// of the invoking client's home node (the side with more nodes is the majority).
+    public var sideAvailability = SideAvailability()
     /// The faults carried out, in order (times from the start of the measurement window).
     public var injectedFaults: [InjectedFault] = []
 
@@ -46,4 +49,17 @@ public struct SimulationResult: Sendable {
     public func firstCompletion(after instant: Instant) -> Instant? {
         history.operations.lazy.filter { $0.status == .ok && $0.complete >= instant }.map(\.complete).min()
     }
+}
+
+/// Operations attempted and succeeded during partitions, on each side.
+public struct SideAvailability: Hashable, Sendable {
+    public var minorityAttempted = 0
+    public var minorityOK = 0
+    public var majorityAttempted = 0
+    public var majorityOK = 0
+    public init() {}
+
+    /// Succeeded ÷ attempted on the minority side (nil: nothing was attempted there).
+    public var minority: Double? { minorityAttempted == 0 ? nil : Double(minorityOK) / Double(minorityAttempted) }
+    public var majority: Double? { majorityAttempted == 0 ? nil : Double(majorityOK) / Double(majorityAttempted) }
 }

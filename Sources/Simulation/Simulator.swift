@@ -10,7 +10,7 @@ import Foundation  // log() only: the simulator does no I/O and reads no clock
 /// message and byte. Same options, same run: every event is folded into `traceHash`.
 public final class Simulator<R: Replica> {
     public let options: SimulationOptions
-    let settings: R.Settings
+    public let settings: R.Settings
     let cluster: ClusterConfig
     var random: SeededGenerator
     var nodes: [SimNode<R>]
@@ -29,6 +29,10 @@ public final class Simulator<R: Replica> {
     var dropProbability: Double
     /// blocked[i × n + j]: messages from node i to node j are lost (the current partition).
     var blocked: [Bool]
+    /// The partition that holds now and when it began (nil: none).
+    var partition: (sides: PartitionSides, since: Instant)?
+    /// Every partition so far, with its end once healed (for availability on each side).
+    var partitionWindows: [(sides: PartitionSides, start: Instant, end: Instant?)] = []
 
     // Per-step scratch, reused so a step allocates nothing of its own.
     var effects = Effects<R.Message>()
@@ -72,6 +76,18 @@ public final class Simulator<R: Replica> {
         for i in nodes.indices {
             nodes[i].clockOffset = plan.clockOffsets[i].nanoseconds
             nodes[i].clockDriftPPM = plan.clockDriftsPPM[i]
+        }
+        if let lockWorkload = options.clients.workload.kind.lockWorkload {
+            // Lock clients get drifting clocks within the same bounds as the nodes', drawn from a
+            // stream of their own so the run's other random choices stay as they were.
+            var clockRandom = SeededGenerator(seed: options.seed ^ 0x10C6_C10C_5EED_0001)
+            let skew = options.faults.clockSkewMax.nanoseconds
+            let driftPPM = options.faults.clockDriftPPM
+            for c in clients.indices {
+                if skew > 0 { clients[c].clock.offset = Int64(clockRandom.next() % UInt64(2 * skew + 1)) - skew }
+                if driftPPM > 0 { clients[c].clock.driftPPM = (clockRandom.nextUnit() * 2 - 1) * driftPPM }
+                clients[c].lock = LockClient(client: clients[c].session.id, workload: lockWorkload, seed: clockRandom.next())
+            }
         }
     }
 
@@ -416,11 +432,16 @@ public final class Simulator<R: Replica> {
             let sides = PartitionShape.sides(of: shape, nodes: n, leader: currentLeader.map { index(of: $0) })
             guard let sides else { return }
             logFault("partition", sides.cut)
+            partition = (sides, now)
+            if let last = partitionWindows.indices.last, partitionWindows[last].end == nil { partitionWindows[last].end = now }
+            partitionWindows.append((sides, now, nil))
             for i in 0..<n {
                 for j in 0..<n { blocked[i * n + j] = sides.separated(i, j) }
             }
         case .heal:
             logFault("heal", [])
+            partition = nil
+            if let last = partitionWindows.indices.last, partitionWindows[last].end == nil { partitionWindows[last].end = now }
             for k in blocked.indices { blocked[k] = false }
         }
     }
@@ -438,10 +459,35 @@ public final class Simulator<R: Replica> {
     func onClientWake(_ c: Int) {
         if clients[c].session.isIdle {
             guard !clients[c].stopped else { return }
+            if clients[c].lock != nil { return wakeLockClient(c) }
             let command = workload.nextCommand(tag: clients[c].session.nextTag, &clients[c].random)
             perform(clients[c].session.start(command, now: now), client: c)
         } else {
             perform(clients[c].session.onTimeout(now: now), client: c)
+        }
+    }
+
+    /// An idle lock client: start what it asks for, or sleep until its (local) time comes.
+    func wakeLockClient(_ c: Int) {
+        let step = clients[c].lock!.next(now: clients[c].clock.localTime(now))
+        collectLockBeliefs(c)
+        switch step {
+        case let .issue(command):
+            perform(clients[c].session.start(command, now: now), client: c)
+        case let .sleep(until):
+            clients[c].token += 1
+            // At least a nanosecond on: converting the clock back and forth may round to now.
+            schedule(.clientWake(client: c, token: clients[c].token),
+                     at: max(now + .nanoseconds(1), clients[c].clock.trueTime(until)))
+        }
+    }
+
+    /// Moves the lock beliefs client `c` closed into the history, in true time.
+    func collectLockBeliefs(_ c: Int) {
+        for var belief in clients[c].lock!.takeBeliefs() {
+            belief.start = clients[c].clock.trueTime(belief.start)
+            belief.end = max(belief.start, clients[c].clock.trueTime(belief.end))
+            result.history.lockBeliefs.append(belief)
         }
     }
 
@@ -453,7 +499,10 @@ public final class Simulator<R: Replica> {
     func perform(_ action: ClientSession.Action, client c: Int) {
         switch action {
         case let .send(request, node, timeoutAt):
-            schedule(.request(node: node, request, size: 64), at: now + networkDelay())
+            // A client cut off from the node by a partition loses the request; it times out.
+            if !(options.clients.followPartitions && partition.map({ $0.sides.separated(home(of: c), node) }) == true) {
+                schedule(.request(node: node, request, size: 64), at: now + networkDelay())
+            }
             clients[c].token += 1
             schedule(.clientWake(client: c, token: clients[c].token), at: timeoutAt)
         case let .wait(until):
@@ -461,6 +510,11 @@ public final class Simulator<R: Replica> {
             schedule(.clientWake(client: c, token: clients[c].token), at: until)
         case let .finished(operation):
             record(operation)
+            countBySide(operation, client: c)
+            if clients[c].lock != nil {
+                clients[c].lock!.finished(operation, now: clients[c].clock.localTime(now))
+                collectLockBeliefs(c)
+            }
             clients[c].token += 1
             if !clients[c].stopped {
                 // Closed loop: the next operation starts at once.
@@ -490,10 +544,42 @@ public final class Simulator<R: Replica> {
         }
     }
 
+    /// Client c's home node: the side of a partition the client is on.
+    func home(of c: Int) -> Int { c % nodes.count }
+
+    /// With clients that follow partitions: counts an operation intended while a partition held
+    /// (inside the measurement window) for its client's side; it counts as available only if it
+    /// succeeded before that partition healed.
+    func countBySide(_ operation: FinishedOperation, client c: Int) {
+        guard options.clients.followPartitions, operation.intended >= Instant.zero + options.warmup,
+              operation.intended < Instant.zero + options.duration,
+              let window = partitionWindows.last(where: { $0.start <= operation.intended && ($0.end.map { operation.intended < $0 } ?? true) })
+        else { return }
+        let sides = window.sides
+        let succeeded = operation.succeeded && (window.end.map { operation.complete < $0 } ?? true)
+        let mySide = sides.side[home(of: c)]
+        let mine = sides.side.filter { $0 == mySide }.count
+        let isMajority = mine * 2 > nodes.count
+        if isMajority {
+            result.sideAvailability.majorityAttempted += 1
+            if succeeded { result.sideAvailability.majorityOK += 1 }
+        } else {
+            result.sideAvailability.minorityAttempted += 1
+            if succeeded { result.sideAvailability.minorityOK += 1 }
+        }
+    }
+
     /// Operations still outstanding when the run ends are recorded as unknown.
     func finishOutstandingOperations() {
         for c in clients.indices {
-            if let operation = clients[c].session.abandon(now: now) { record(operation) }
+            if let operation = clients[c].session.abandon(now: now) {
+                record(operation)
+                countBySide(operation, client: c)
+            }
+            if clients[c].lock != nil {
+                clients[c].lock!.stop(now: clients[c].clock.localTime(now))
+                collectLockBeliefs(c)
+            }
         }
     }
 

@@ -29,6 +29,8 @@ struct Bench: ParsableCommand {
         } catch let error as ExitCode {
             exit(withError: error)
         } catch {
+            // --help and --version arrive as errors that mean success: print them in full.
+            if exitCode(for: error) == .success { exit(withError: error) }
             if let message = badInputMessage(error) {
                 FileHandle.standardError.write(Data("bench: error: \(message)\n".utf8))
                 Foundation.exit(2)

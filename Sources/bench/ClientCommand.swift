@@ -34,6 +34,9 @@ struct ClientCommand: ParsableCommand {
     @Option(help: "mixed (random gets/puts), write-keys:N or read-keys:N.")
     var workload: String = "mixed"
 
+    @Option(help: "What mixed sessions issue: kv (gets and puts), bank[:K] (transfers across K accounts, and balance reads), locks[:...] (acquire, renew, release).")
+    var kind: String = "kv"
+
     @Option(help: "Number of distinct keys (mixed).")
     var keys: Int = 1_000
 
@@ -93,7 +96,11 @@ struct ClientCommand: ParsableCommand {
         guard (0...1).contains(readRatio) else { throw ValidationError("--read-ratio \(readRatio): must be within 0...1") }
         guard keys >= 1 else { throw ValidationError("--keys must be at least 1") }
         guard valueSize >= 8, valueSize <= Value.sizeLimit else { throw ValidationError("--value-size \(valueSize): must be within 8...\(Value.sizeLimit)") }
-        let spec = WorkloadSpec(keys: keys, distribution: distribution, readRatio: readRatio, valueSize: valueSize)
+        guard let kind = WorkloadKind(parsing: kind) else {
+            throw ValidationError("--kind '\(self.kind)': expected kv, bank[:K] or locks[:count=N][:lease=D][:margin=D][:hold=D][:crash=P][:cutoff=P]")
+        }
+        var spec = WorkloadSpec(keys: keys, distribution: distribution, readRatio: readRatio, valueSize: valueSize)
+        spec.kind = kind
         guard let workload = ClientWorkload.parse(workload, spec: spec) else {
             throw ValidationError("--workload '\(self.workload)': expected mixed, write-keys:N or read-keys:N")
         }

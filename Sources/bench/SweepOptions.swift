@@ -55,6 +55,9 @@ struct SweepOptions: ParsableArguments {
     @Option(help: "Probability that a peer message is delivered twice, 0...1. [default: 0]")
     var duplicate: String?
 
+    @Option(help: "Workload kinds (an axis) replacing a protocol's own where they are of its sort: bank[:K] (accounts per transfer, 2PC/3PC), locks[:count=N][:lease=D][:margin=D][:hold=D][:crash=P][:cutoff=P] (lease-locks).")
+    var workload: String?
+
     @Option(help: "Client resilience policies (an axis): default, none, backoff, protected, degrade, optionally +token:RATE / +leaky:RATE.")
     var resilience: String?
 
@@ -125,6 +128,14 @@ struct SweepOptions: ParsableArguments {
                     throw SweepError("--resilience '\(text)': expected default, none, backoff, protected or degrade, optionally +token:RATE or +leaky:RATE")
                 }
                 return policy
+            }
+        }
+        if let v = value(workload, "workload") {
+            spec.workloadKinds = try Lists.strings(v, "workload").map { text throws(SweepError) in
+                guard let kind = WorkloadKind(parsing: text) else {
+                    throw SweepError("--workload '\(text)': expected kv, bank[:K] or locks[:count=N][:lease=D][:margin=D][:hold=D][:crash=P][:cutoff=P]")
+                }
+                return kind
             }
         }
         if let v = value(readRatio, "read-ratio") { spec.readRatios = try Lists.doubles(v, "read-ratio") }

@@ -49,6 +49,17 @@ final class CommandLineTests: XCTestCase {
         return url
     }
 
+    func testHelpIsPrintedInFullAndExitsZero() throws {
+        let dir = try temporaryDirectory()
+        for (arguments, expected) in [(["sweep", "--help"], "--protocols"), (["--help"], "SUBCOMMANDS"),
+                                      (["gate", "--help"], "--baseline"), (["client", "--help"], "--kind")] {
+            let run = try bench(arguments, in: dir)
+            XCTAssertEqual(run.status, 0, "\(arguments): \(run.stderr)")
+            XCTAssertTrue(run.stdout.contains(expected), "\(arguments): \(run.stdout)")
+            XCTAssertFalse(run.stderr.contains("error"), "\(arguments): \(run.stderr)")
+        }
+    }
+
     func testBadInputIsOneLineAndExitTwoAndWritesNothing() throws {
         let dir = try temporaryDirectory()
         try "nodes: [3, 5".write(to: dir.appendingPathComponent("broken.yaml"), atomically: true, encoding: .utf8)

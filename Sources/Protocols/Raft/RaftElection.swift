@@ -60,19 +60,23 @@ extension Raft.Instance {
         let upToDate = isUpToDate(lastIndex: m.lastLogIndex, lastTerm: m.lastLogTerm)
         if m.preVote {
             // Granting a pre-vote changes nothing here; it only says "you could win".
-            let granted = m.term > currentTerm && upToDate && !hasLiveLeader(now: now)
+            let granted = m.term > currentTerm && upToDate && !hasLiveLeader(now: now) && !leaseForbidsVoting(now: now)
             out.send(.voteResponse(.init(term: granted ? m.term : currentTerm, granted: granted, preVote: true)), to: from)
             return
         }
         if m.term > currentTerm {
             // §4.2.3: while a leader is known to be alive, a higher-term request is ignored outright.
-            if hasLiveLeader(now: now) { return }
+            if hasLiveLeader(now: now) || leaseForbidsVoting(now: now) { return }
             becomeFollower(term: m.term, leader: nil, now: now, into: &out)
         }
         var granted = false
         if m.term == currentTerm && upToDate {
-            if votedFor == nil || votedFor == m.candidate {
-                granted = true
+            if votedFor == m.candidate {
+                granted = true  // the same vote again (a lost answer)
+            } else if votedFor == nil {
+                // Lease mode: a node that reached this term without voting (a higher term in
+                // some reply) still keeps its promise to the leader it last heard.
+                granted = !leaseForbidsVoting(now: now)
             } else if settings.unsafeVoteTwice {
                 granted = true  // deliberately broken: a second vote in the same term
             }

@@ -29,6 +29,9 @@ extension Raft {
 
         /// When this replica last heard from a leader of its term (for pre-vote and the §4.2.3 rule).
         var lastLeaderContact: Instant?
+        /// When this replica (re)started. Lease mode: it grants no vote for an election timeout after
+        /// that, because it may have acknowledged a leader's round just before it crashed and forgot.
+        var startedAt: Instant?
         var votes: Set<NodeID> = []
 
         /// Leader state: one progress record per follower, in member order.
@@ -44,12 +47,22 @@ extension Raft {
         public struct Statistics: Hashable, Sendable {
             public var electionsStarted = 0
             public var termsLed = 0
+            /// Reads a leader answered under its lease, without a round trip (lease mode).
+            public var leaseReads = 0
+            /// Reads that took the ReadIndex path (in lease mode: no lease, or nothing committed in the term yet).
+            public var readIndexReads = 0
+        }
+
+        public var metrics: [String: Double] {
+            ["lease_reads": Double(statistics.leaseReads), "readindex_reads": Double(statistics.readIndexReads)]
         }
 
         public init(id: NodeID, cluster: ClusterConfig, settings: Settings, recovered: RecoveredState,
                     random: inout some RandomNumberGenerator) {
             precondition(cluster.members.contains(id), "\(id) is not a member of \(cluster.members)")
             precondition(settings.heartbeatInterval < settings.electionTimeout, "heartbeats must come faster than elections")
+            precondition(settings.readMode != .lease || (settings.leaseMargin >= .zero && settings.leaseMargin < settings.electionTimeout),
+                         "a lease margin lies in [0, election timeout)")
             self.id = id
             self.cluster = cluster
             self.settings = settings
@@ -71,6 +84,7 @@ extension Raft {
         public mutating func handle(_ input: Input<Message>, now: Instant, into out: inout Effects<Message>) {
             switch input {
             case .start:
+                startedAt = now
                 resetElectionTimer(now: now, into: &out)
             case let .message(from, message):
                 guard cluster.members.contains(from), from != id else { return }
@@ -129,6 +143,7 @@ extension Raft {
                 index = index.next
             }
             for read in reads.drainAll() { out.reply(ClientReply(to: read.request, .notLeader(hint: nil))) }
+            reads.leaseExpiry = .zero
         }
 
         mutating func resetElectionTimer(now: Instant, into out: inout Effects<Message>) {
@@ -149,7 +164,16 @@ extension Raft {
                 out.reply(ClientReply(to: request, .notLeader(hint: leader)))
                 return
             }
-            if request.command.isReadOnly && settings.readMode == .readIndex {
+            if request.command.isReadOnly && settings.readMode != .log {
+                if settings.readMode == .lease && hasCommittedInCurrentTerm && holdsLease(now: now) {
+                    // §6.4.1: no other leader can exist before the lease ends, and this leader's
+                    // state machine holds every entry committed before the read arrived.
+                    statistics.leaseReads += 1
+                    // A read-only command leaves the store as it was (`execute` answers reads of balances too).
+                    out.reply(ClientReply(to: request, store.execute(request.command, client: request.client)))
+                    return
+                }
+                statistics.readIndexReads += 1
                 enqueueRead(request, into: &out)
                 return
             }

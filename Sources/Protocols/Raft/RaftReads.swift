@@ -20,6 +20,17 @@ extension Raft {
         private(set) var sentRound: UInt64 = 0
         var confirmedRound: UInt64 = 0
 
+        /// Lease mode: when each recent round was sent, on this leader's clock, oldest first. Bounded
+        /// by `sentRoundsMax`; a round confirmed after it fell out of the record extends nothing.
+        struct SentRound: Sendable {
+            var round: UInt64
+            var at: Instant
+        }
+        static let sentRoundsMax = 64
+        private(set) var sentRounds: [SentRound] = []
+        /// Lease mode: reads may be answered locally while the leader's clock reads before this.
+        var leaseExpiry: Instant = .zero
+
         var isEmpty: Bool { awaitingTermCommit.isEmpty && pending.isEmpty }
 
         /// Queues a read at `readIndex` in a round that has not been sent yet.
@@ -29,7 +40,26 @@ extension Raft {
         }
 
         var hasUnsentRound: Bool { latestRound > sentRound }
-        mutating func markRoundSent() { sentRound = latestRound }
+
+        /// Opens a fresh round even without reads (lease mode: every heartbeat is a round, so its
+        /// acknowledgements can be matched to the time it was sent).
+        mutating func openRound() {
+            if latestRound == sentRound { latestRound += 1 }
+        }
+
+        /// The latest round has gone out at `now`; `recordTime` keeps the send time (lease mode).
+        mutating func markRoundSent(at now: Instant, recordTime: Bool) {
+            if recordTime && latestRound > sentRound {
+                if sentRounds.count == Self.sentRoundsMax { sentRounds.removeFirst() }
+                sentRounds.append(SentRound(round: latestRound, at: now))
+            }
+            sentRound = latestRound
+        }
+
+        /// When `round` was sent, if it is still in the record.
+        func sentTime(of round: UInt64) -> Instant? {
+            sentRounds.last { $0.round == round }?.at
+        }
 
         mutating func drainAll() -> [PendingRead] {
             let all = awaitingTermCommit.map { PendingRead(request: $0, readIndex: .zero, round: 0) } + pending
@@ -41,6 +71,23 @@ extension Raft {
 }
 
 extension Raft.Instance {
+    /// Lease mode: this leader may answer a read locally at `now` (its own clock). A single-node
+    /// cluster has no one else who could lead.
+    func holdsLease(now: Instant) -> Bool {
+        isLeader && (cluster.size == 1 || now < reads.leaseExpiry)
+    }
+
+    /// Lease mode, the followers' half of the lease (dissertation §6.4.1 relies on §4.2.3): a node
+    /// that heard from a leader less than an election timeout ago, or (re)started less than one ago,
+    /// grants no vote or pre-vote, whatever its role or term, so no new leader can be elected while
+    /// a lease it helped confirm may still be held.
+    func leaseForbidsVoting(now: Instant) -> Bool {
+        guard settings.readMode == .lease else { return false }
+        if let startedAt, now - startedAt < settings.electionTimeout { return true }
+        if let contact = lastLeaderContact, now - contact < settings.electionTimeout { return true }
+        return false
+    }
+
     var hasCommittedInCurrentTerm: Bool { log.term(at: commitIndex) == currentTerm }
 
     mutating func enqueueRead(_ request: ClientRequest, into out: inout Effects<Message>) {
@@ -51,20 +98,20 @@ extension Raft.Instance {
         }
         reads.add(request, readIndex: commitIndex)
         if cluster.size == 1 {
-            reads.markRoundSent()
+            reads.markRoundSent(at: .zero, recordTime: false)
             reads.confirmedRound = reads.latestRound
             serveReadyReads(into: &out)
         }
     }
 
     /// Sends a heartbeat round for reads that joined since the last one.
-    mutating func startReadRoundIfNeeded(into out: inout Effects<Message>) {
+    mutating func startReadRoundIfNeeded(now: Instant, into out: inout Effects<Message>) {
         guard reads.hasUnsentRound else { return }
         for pr in progress {
             out.send(.heartbeat(.init(term: currentTerm, leader: id, commit: min(commitIndex, pr.matchIndex),
                                       readRound: reads.latestRound)), to: pr.peer)
         }
-        reads.markRoundSent()
+        reads.markRoundSent(at: now, recordTime: settings.readMode == .lease)
     }
 
     /// A round is confirmed when a majority, counting the leader, has answered it or a later one.
@@ -75,6 +122,13 @@ extension Raft.Instance {
         let confirmed = acked[cluster.quorum - 1]
         if confirmed > reads.confirmedRound {
             reads.confirmedRound = confirmed
+            // §6.4.1: a majority heard from this leader after it sent `confirmed`; none of them
+            // votes for another candidate within an election timeout of hearing, so no other
+            // leader can exist before sentAt + electionTimeout (less the margin for clock drift).
+            if settings.readMode == .lease, let sentAt = reads.sentTime(of: confirmed) {
+                let expiry = sentAt + settings.electionTimeout - settings.leaseMargin
+                if expiry > reads.leaseExpiry { reads.leaseExpiry = expiry }
+            }
             serveReadyReads(into: &out)
         }
     }

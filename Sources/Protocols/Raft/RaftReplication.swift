@@ -77,7 +77,7 @@ extension Raft.Instance {
         for i in progress.indices {
             while progress[i].nextIndex <= log.lastIndex && sendAppend(to: i, now: now, allowEmpty: false, into: &out) {}
         }
-        startReadRoundIfNeeded(into: &out)
+        startReadRoundIfNeeded(now: now, into: &out)
     }
 
     // MARK: Follower side
@@ -237,6 +237,8 @@ extension Raft.Instance {
             quorumCheckDeadline = now + settings.electionTimeout
         }
         let resendAfter = settings.heartbeatInterval * 2
+        // Lease mode: every heartbeat is a round, so the lease renews without reads.
+        if settings.readMode == .lease { reads.openRound() }
         for i in progress.indices {
             let pr = progress[i]
             out.send(.heartbeat(.init(term: currentTerm, leader: id, commit: min(commitIndex, pr.matchIndex),
@@ -249,7 +251,7 @@ extension Raft.Instance {
                 sendAppend(to: i, now: now, into: &out)
             }
         }
-        reads.markRoundSent()
+        reads.markRoundSent(at: now, recordTime: settings.readMode == .lease)
         out.setTimer(Raft.Timers.heartbeat, at: now + settings.heartbeatInterval)
     }
 
