@@ -2,8 +2,8 @@ import BenchCore
 
 /// The sweep `swift run -c release bench` runs with no arguments: every protocol in the catalog,
 /// 3 and 5 nodes, a low load (1 client) and a high load (32 clients), without faults, one
-/// repetition, real processes. Sized to finish in under 3 minutes on 2 cores (eight protocols,
-/// 32 cells of about 4 s each); fault rates are one flag away (`bench sweep --drop 0,0.01`).
+/// repetition, real processes. Sized to finish in under 3 minutes on 2 cores (nine protocols,
+/// 36 cells of about 4 s each); fault rates are one flag away (`bench sweep --drop 0,0.01`).
 public enum DefaultSweep {
     public static func spec() -> SweepSpec {
         var spec = SweepSpec()

@@ -141,7 +141,7 @@ public enum Gate {
         var rtt = [UInt64](repeating: 0, count: 5_000)
         var sync = [UInt64](repeating: 0, count: 200)
         guard cref_tcp_ping_pong(5_000, 64, &rtt) == 0,
-              cref_append_fdatasync(scratch.appendingPathComponent("cb-gate-\(getpid())").path, 200, 128, &sync) == 0 else { return nil }
+              cref_append_fdatasync(scratch.appendingPathComponent("cb-gate-fsync-\(getpid())").path, 200, 128, &sync) == 0 else { return nil }
         return Calibration(roundTripMicros: Double(rtt[2_500]) / 1e3, fsyncMicros: Double(sync[100]) / 1e3)
     }
 

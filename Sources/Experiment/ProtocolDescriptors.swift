@@ -131,7 +131,9 @@ extension ProtocolDescriptor {
         },
         inspectReal: { inspections in
             let summary = Gossip.Inspection.summarize(inspections)
-            return ProtocolFindings(metrics: summary.metrics, violations: summary.problems)
+            var metrics = summary.metrics
+            metrics["divergent_keys"] = metrics.removeValue(forKey: "diverged_keys")
+            return ProtocolFindings(metrics: metrics, violations: summary.problems)
         })
 
     /// A lock service with leases: the lock table is replicated by Raft (the leader stamps each

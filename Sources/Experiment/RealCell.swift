@@ -147,8 +147,9 @@ enum RealCell {
             row["abort_rate"] = format(Double(merged.aborted) / Double(max(merged.attempted, 1)), digits: 4)
         }
         // A window in which nothing succeeded measured nothing: say so rather than print zeros as figures.
-        row["status"] = merged.succeeded == 0 ? "failed: no operation succeeded in the measured window" : "ok"
-        var outcome = CellOutcome(row: row, histogram: merged.latency, throughput: throughput, verdict: verdict, failed: false,
+        let measuredNothing = merged.succeeded == 0
+        row["status"] = measuredNothing ? "failed: no operation succeeded in the measured window" : "ok"
+        var outcome = CellOutcome(row: row, histogram: merged.latency, throughput: throughput, verdict: verdict, failed: measuredNothing,
                                   clientResult: merged)
         outcome.timeSeries = FaultFigures.csv(buckets)
         outcome.injectedFaults = injector.log

@@ -104,8 +104,9 @@ enum SimulatedCell {
             row["abort_rate"] = format(Double(result.opsAborted) / Double(max(result.opsAttempted, 1)), digits: 4)
         }
         // A window in which nothing succeeded measured nothing: say so rather than print zeros as figures.
-        row["status"] = result.opsOK == 0 ? "failed: no operation succeeded in the measured window" : "ok"
-        var outcome = CellOutcome(row: row, histogram: histogram, throughput: result.throughput, verdict: verdict, failed: false)
+        let measuredNothing = result.opsOK == 0
+        row["status"] = measuredNothing ? "failed: no operation succeeded in the measured window" : "ok"
+        var outcome = CellOutcome(row: row, histogram: histogram, throughput: result.throughput, verdict: verdict, failed: measuredNothing)
         outcome.timeSeries = FaultFigures.csv(buckets)
         outcome.injectedFaults = result.injectedFaults
         if !detail.isEmpty { outcome.counterexample = (["replay: bench sim with \(options)"] + detail).joined(separator: "\n") }
@@ -132,6 +133,19 @@ extension ResultRow {
         row["keys"] = "\(cell.workload.keys)"
         row["distribution"] = cell.workload.distribution.description
         row["workload"] = cell.workload.kind.description
+        // The read mode and lease margin the cell ran with: its own setting, else the protocol's default.
+        let defaults = ProtocolCatalog.named(cell.protocolName)?.defaultSettings ?? []
+        func setting(_ key: String) -> String? {
+            cell.settings.last(where: { $0.key == key })?.value ?? defaults.first(where: { $0.key == key })?.value
+        }
+        row["read_mode"] = setting("read-mode") ?? ""
+        // A lease margin matters to lock clients, to lease reads, and to a primary's lease.
+        let leaseMatters = setting("read-mode") == "lease" || setting("lease-duration") != nil
+        if let lock = cell.workload.kind.lockWorkload {
+            row["lease_margin_ms"] = format(lock.margin.milliseconds, digits: 3)
+        } else if leaseMatters, let text = setting("lease-margin"), let margin = Duration(parsing: text) {
+            row["lease_margin_ms"] = format(margin.milliseconds, digits: 3)
+        }
         row["drop"] = "\(cell.faults.dropProbability)"
         row["duplicate"] = "\(cell.faults.duplicateProbability)"
         var rest = cell.faults
@@ -192,15 +206,24 @@ struct LockFindings {
         report = cell.workload.kind.lockWorkload == nil ? nil : LockSafety.check(history)
     }
 
+    /// A run in which no client ever held a lock checked nothing about locks: undecided.
     func judge(verdict: inout String, violations: inout Int, detail: inout [String]) {
-        guard let report, !report.isSafe else { return }
-        violations += report.overlapCount
-        verdict = "LOCK-OVERLAP"
-        detail += report.overlaps.map { "\($0)" }
+        guard let report else { return }
+        let failed = verdict != "linearizable"
+        if report.beliefCount == 0 {
+            if !failed { verdict = "undecided" }
+            detail.append("no client held a lock: lock safety was not checked")
+        } else if report.isSafe {
+            if !failed { verdict = "lock-safe" }
+        } else {
+            violations += report.overlapCount
+            verdict = failed ? verdict + "+LOCK-OVERLAP" : "LOCK-OVERLAP"
+            detail += report.overlaps.map { "\($0)" }
+        }
     }
 
     func fill(_ row: inout ResultRow) {
-        guard let report else { return }
+        guard let report, report.beliefCount > 0 else { return }
         row["lock_overlaps"] = "\(report.overlapCount)"
         row["lock_unavailable_ms"] = report.unavailableAfterCrashMeanMs.map { format($0, digits: 1) } ?? ""
     }

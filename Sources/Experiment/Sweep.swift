@@ -143,6 +143,9 @@ extension SweepSpec {
         var skipped: [SkippedCell] = []
         for name in protocols {
             let descriptor = catalog.first { $0.name == name }!
+            if case .locks = descriptor.workload, !rates.isEmpty {
+                throw SweepError("\(name) runs closed loop only: lock sessions acquire, hold and release in turn (drop --rate)")
+            }
             // Settings: only the keys this protocol has; an axis per key with several values.
             let known = Set(descriptor.defaultSettings.map(\.key))
             let axes = settings.filter { known.contains($0.key) }
@@ -203,6 +206,9 @@ extension SweepSpec {
                     }
                 }
             }
+        }
+        for kind in workloadKinds where !protocols.contains(where: { ProtocolCatalog.named($0)?.workload.isSameSort(as: kind) == true }) {
+            throw SweepError("--workload \(kind): applies to none of the selected protocols (kv: key-value protocols, bank: 2pc and 3pc, locks: lease-locks)")
         }
         if cells.isEmpty {
             let reasons = skipped.map(\.description).joined(separator: "; ")

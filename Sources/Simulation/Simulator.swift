@@ -555,6 +555,8 @@ public final class Simulator<R: Replica> {
               operation.intended < Instant.zero + options.duration,
               let window = partitionWindows.last(where: { $0.start <= operation.intended && ($0.end.map { operation.intended < $0 } ?? true) })
         else { return }
+        // As `record` does: a success after the measurement window closed was in flight at the end.
+        if operation.succeeded && operation.complete >= Instant.zero + options.duration { return }
         let sides = window.sides
         let succeeded = operation.succeeded && (window.end.map { operation.complete < $0 } ?? true)
         let mySide = sides.side[home(of: c)]

@@ -105,8 +105,8 @@ final class ResultsTests: XCTestCase {
         distribution,workload,drop,duplicate,faults,settings,resilience,seed,repetition,duration_s,ops_ok,ops_failed,ops_unknown,ops_degraded,ops_shed,retries_per_op,\
         throughput_ops_s,p50_us,p90_us,p99_us,p999_us,max_us,uncorrected_p99_us,availability,verdict,violations,\
         leader_changes,messages_per_op,fsyncs_per_op,cpu_s,peak_rss_mb,allocator,read_mode,lease_margin_ms,recovery_ms,\
-        unavailable_max_ms,throughput_dip,stale_read_rate,stale_age_p50_us,convergence_p50_ms,convergence_max_ms,abort_rate,blocked_max_ms,\
-        atomicity_violations,availability_minority,availability_majority,lock_overlaps,lock_unavailable_ms,status
+        unavailable_max_ms,throughput_dip,stale_read_rate,stale_age_p50_us,convergence_p50_ms,convergence_max_ms,unconverged_writes,divergent_keys,messages_per_update,abort_rate,blocked_max_ms,\
+        bank_drift,atomicity_violations,availability_minority,availability_majority,lock_overlaps,lock_unavailable_ms,status
         """)
     }
 

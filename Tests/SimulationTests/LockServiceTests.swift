@@ -53,7 +53,7 @@ final class LockServiceTests: XCTestCase {
     #if DEBUG
     static let seedCount: UInt64 = 12
     #else
-    static let seedCount: UInt64 = 120
+    static let seedCount: UInt64 = 200
     #endif
 
     func testLeasedLocksNeverOverlapUnderBoundedDrift() {
