@@ -92,8 +92,11 @@ final class FaultInjector {
             guard down < (n - 1) / 2, let node = resolve(selector, up: true) else { return }
             let wasLeader = cluster.leader() == node
             cluster.kill(node, signal: SIGKILL)
-            crashedAt[node] = now
-            record(wasLeader ? "crash-leader" : "crash", [node], at: now)
+            // The crash happens now, not when this poll began: asking who leads takes a few
+            // milliseconds, and writes the leader finished meanwhile are not recovery.
+            let killedAt = Self.now()
+            crashedAt[node] = killedAt
+            record(wasLeader ? "crash-leader" : "crash", [node], at: killedAt)
         case let .restart(selector):
             guard let node = resolve(selector, up: false) else { return }
             try restart(node, at: now)

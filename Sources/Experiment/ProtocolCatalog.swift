@@ -50,6 +50,15 @@ public struct ProtocolDescriptor: Sendable {
     /// with any of them, runs are judged by their measured staleness instead.
     var relaxedReads: [(key: String, value: String)] = []
 
+    /// Settings under which the protocol runs without a leader (basic Paxos): readiness then does
+    /// not wait for one.
+    var leaderlessWith: [(key: String, value: String)] = []
+
+    /// Whether a run with `settings` has a leader to wait for.
+    public func hasLeader(for settings: [(String, String)]) -> Bool {
+        hasLeader && !settings.contains { key, value in leaderlessWith.contains { $0.key == key && $0.value == value.lowercased() } }
+    }
+
     /// What a run with `settings` must guarantee.
     public func guarantee(for settings: [(String, String)]) -> Guarantee {
         let relaxed = settings.contains { key, value in relaxedReads.contains { $0.key == key && $0.value == value.lowercased() } }

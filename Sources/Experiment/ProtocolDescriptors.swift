@@ -10,9 +10,13 @@ import Simulation
 extension ProtocolDescriptor {
     /// Multi-Paxos, and basic Paxos with `mode=basic`. Linearizable; the log oracle checks that no
     /// two nodes ever learn different commands for one slot.
-    static let multiPaxos = logReplica(
-        MultiPaxos.Instance.self,
-        summary: "Multi-Paxos: one phase 1 per leader, phase 2 per slot, gap filling with no-ops, batched and pipelined; mode=basic runs both phases per command")
+    static let multiPaxos: ProtocolDescriptor = {
+        var descriptor = logReplica(
+            MultiPaxos.Instance.self,
+            summary: "Multi-Paxos: one phase 1 per leader, phase 2 per slot, gap filling with no-ops, batched and pipelined; mode=basic runs both phases per command")
+        descriptor.leaderlessWith = [("mode", "basic")]
+        return descriptor
+    }()
 
     /// ZAB. Writes linearizable; with `read-mode=follower` reads come from any follower, so such a
     /// run is judged by its measured staleness.

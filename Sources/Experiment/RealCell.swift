@@ -28,7 +28,7 @@ enum RealCell {
             cluster.removeData()
         }
         try cluster.start()
-        try cluster.waitUntilReady(needLeader: descriptor.hasLeader)
+        try cluster.waitUntilReady(needLeader: descriptor.hasLeader(for: cell.effectiveSettings))
         // Every client process starts at the same instant, so their windows and the fault
         // schedule share one origin: the start of the measurement window.
         let startAt = FaultInjector.now() + .milliseconds(400)
@@ -65,7 +65,7 @@ enum RealCell {
             try injector.poll()
             let exits = cluster.unexpectedExits()
             if !exits.isEmpty { throw Failure(description: exits.joined(separator: "; ")) }
-            if descriptor.hasLeader, Date().timeIntervalSince(lastLeaderPoll) > 0.1 {
+            if descriptor.hasLeader(for: cell.effectiveSettings), Date().timeIntervalSince(lastLeaderPoll) > 0.1 {
                 lastLeaderPoll = Date()
                 if let leader = cluster.leader(), let report = cluster.report(leader) {
                     leaders.insert("\(report.status.term.rawValue)/\(leader)")
@@ -128,7 +128,7 @@ enum RealCell {
         row["availability"] = format(merged.attempted == 0 ? 0 : Double(merged.succeeded) / Double(merged.attempted), digits: 4)
         row["verdict"] = verdict
         row["violations"] = "\(violations)"
-        row["leader_changes"] = descriptor.hasLeader ? "\(leaders.count)" : ""
+        row["leader_changes"] = descriptor.hasLeader(for: cell.effectiveSettings) ? "\(leaders.count)" : ""
         row["messages_per_op"] = format(Double(reports.reduce(0) { $0 + $1.messagesSent }) / ops, digits: 3)
         row["fsyncs_per_op"] = format(Double(reports.reduce(0) { $0 + $1.fsyncs }) / ops, digits: 3)
         row["cpu_s"] = format(Double(reports.reduce(0) { $0 + $1.cpuNanos }) / 1e9, digits: 3)
