@@ -82,7 +82,7 @@ public struct Cell: Sendable {
         if let rate { parts.append("rate\(Int(rate))") }
         if resilience.name != "default" { parts.append(resilience.name) }
         parts.append("rr\(workload.readRatio)")
-        if case .locks = workload.kind { parts.append(workload.kind.description) }
+        if case let .locks(locks) = workload.kind { parts.append(locks == LockWorkload() ? "locks" : workload.kind.description) }
         if case let .bank(k) = workload.kind, k != 2 { parts.append("bank\(k)") }
         if faults.dropProbability > 0 { parts.append("drop\(faults.dropProbability)") }
         if faults.duplicateProbability > 0 { parts.append("dup\(faults.duplicateProbability)") }
