@@ -18,6 +18,11 @@ public struct ClientID: Hashable, Comparable, Sendable, CustomStringConvertible,
     @inlinable public init(integerLiteral value: UInt64) { self.rawValue = value }
 
     @inlinable public static func < (a: ClientID, b: ClientID) -> Bool { a.rawValue < b.rawValue }
+
+    /// The index of the node this client lives with when the network splits: a client reaches
+    /// only the nodes on its home's side of a partition (the simulator and node processes agree
+    /// on it, so availability on each side means the same in both modes).
+    @inlinable public func homeIndex(nodes: Int) -> Int { Int((rawValue &- 1) % UInt64(max(nodes, 1))) }
     public var description: String { "c\(rawValue)" }
 }
 

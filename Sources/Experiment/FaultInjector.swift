@@ -1,8 +1,10 @@
 import BenchCore
 import Foundation
 import Glibc
+import Checker
 import RingBuffer
 import Runtime
+import Simulation
 
 /// Carries out a fault plan on a real cluster, with the same meaning the simulator gives it:
 /// crashes are `kill -9` (at most a minority down at once), restarts recover from the log,
@@ -20,6 +22,8 @@ final class FaultInjector {
     var crashedAt: [Int: Instant] = [:]
     var sides: PartitionSides?
     private(set) var log: [InjectedFault] = []
+    /// Every partition with its start and (once healed) end, in the monotonic clock.
+    private(set) var partitions: [PartitionWindow] = []
 
     init(schedule: FaultSchedule, cluster: LocalCluster, seed: UInt64, origin: Instant) {
         self.schedule = schedule
@@ -111,10 +115,13 @@ final class FaultInjector {
             for node in 1...n where cluster.isRunning(node) {
                 _ = try? cluster.send(.isolate(from: isolatedPeers(of: node, sides)), to: node)
             }
+            if let last = partitions.indices.last, partitions[last].end == nil { partitions[last].end = Self.now() }
+            partitions.append(PartitionWindow(sides: sides, start: Self.now(), end: nil))
         case .heal:
             sides = nil
             record("heal", [], at: now)
             for node in 1...n where cluster.isRunning(node) { _ = try? cluster.send(.isolate(from: []), to: node) }
+            if let last = partitions.indices.last, partitions[last].end == nil { partitions[last].end = Self.now() }
         }
     }
 
@@ -126,5 +133,38 @@ final class FaultInjector {
         let deadline = Date().addingTimeInterval(5)
         while cluster.report(node, timeout: .milliseconds(200)) == nil && Date() < deadline { usleep(5_000) }
         try configure(node)
+    }
+}
+
+/// One partition of a real run: who was on which side, from when until when.
+struct PartitionWindow {
+    var sides: PartitionSides
+    var start: Instant
+    var end: Instant?
+
+    /// Availability on each side of these partitions, from a merged client history: operations
+    /// outstanding while a partition held (invoked inside [windowStart, windowEnd)), by the side
+    /// of the client's home node, available if they started under the partition and succeeded
+    /// before it healed — the
+    /// simulator's rule (`Simulator.countBySide`).
+    static func sideAvailability(_ history: History, partitions: [PartitionWindow], nodes: Int,
+                                 windowStart: Instant, windowEnd: Instant) -> SideAvailability {
+        var counts = SideAvailability()
+        guard !partitions.isEmpty else { return counts }
+        for op in history.operations where op.invoke >= windowStart && op.invoke < windowEnd {
+            guard let window = partitions.last(where: { $0.start <= op.complete && ($0.end.map { op.invoke < $0 } ?? true) }) else { continue }
+            if op.status == .ok && op.complete >= windowEnd { continue }
+            let succeeded = op.status == .ok && op.invoke >= window.start && (window.end.map { op.complete < $0 } ?? true)
+            let mySide = window.sides.side[op.client.homeIndex(nodes: nodes)]
+            let isMajority = window.sides.side.filter { $0 == mySide }.count * 2 > nodes
+            if isMajority {
+                counts.majorityAttempted += 1
+                if succeeded { counts.majorityOK += 1 }
+            } else {
+                counts.minorityAttempted += 1
+                if succeeded { counts.minorityOK += 1 }
+            }
+        }
+        return counts
     }
 }

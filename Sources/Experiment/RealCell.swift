@@ -140,6 +140,10 @@ enum RealCell {
         row.setMetrics(findings.metrics)
         lockFindings.fill(&row)
         let origin = startAt + cell.warmup
+        let sides = PartitionWindow.sideAvailability(merged.history, partitions: injector.partitions, nodes: cell.nodes,
+                                                     windowStart: origin, windowEnd: origin + cell.duration)
+        if let share = sides.minority { row["availability_minority"] = format(share, digits: 4) }
+        if let share = sides.majority { row["availability_majority"] = format(share, digits: 4) }
         let buckets = FaultFigures.apply(
             to: &row, history: merged.history, faults: injector.log,
             leaderCrashes: injector.log.filter { $0.action == "crash-leader" }.map(\.at), origin: origin, duration: cell.duration)

@@ -144,6 +144,12 @@ public final class NodeRuntime<R: Replica>: @unchecked Sendable {
             report.messagesReceived += 1
             deliver(message, from: from, now: now)
         case let .request(request, channel):
+            // While partitioned, a client whose home is on the other side cannot reach this node
+            // (as in the simulator): the request is lost and the client times out.
+            if !isolated.isEmpty {
+                let members = config.cluster.members
+                if isolated.contains(members[request.client.homeIndex(nodes: members.count)]) { return }
+            }
             clients[request.client] = channel
             replica.handle(.request(request), now: now, into: &effects)
         case let .control(request, channel):

@@ -34,7 +34,7 @@ public struct ClientModel: Hashable, Sendable {
     public var workload = WorkloadSpec(keys: 100, distribution: .uniform, readRatio: 0.5, valueSize: 64)
     /// Timeouts, deadline and back-off of each session (shared with the real load generator).
     public var session = ClientSession.Settings()
-    /// Clients live on a side of a partition too: client c's home is node c mod nodes, and while
+    /// Clients live on a side of a partition too: a client's home is `ClientID.homeIndex`, and while
     /// a partition holds, the client reaches only the nodes on its home's side. Off by default (a
     /// partition then cuts only peer links); sweeps turn it on so that availability on each side
     /// (`SimulationResult.sideAvailability`) means what CAP says it means.

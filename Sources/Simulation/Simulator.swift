@@ -545,20 +545,23 @@ public final class Simulator<R: Replica> {
     }
 
     /// Client c's home node: the side of a partition the client is on.
-    func home(of c: Int) -> Int { c % nodes.count }
+    func home(of c: Int) -> Int { clients[c].session.id.homeIndex(nodes: nodes.count) }
 
-    /// With clients that follow partitions: counts an operation intended while a partition held
-    /// (inside the measurement window) for its client's side; it counts as available only if it
-    /// succeeded before that partition healed.
+    /// With clients that follow partitions: counts an operation that was outstanding while a
+    /// partition held (inside the measurement window) for its client's side; it was available if
+    /// it started under the partition and succeeded before that partition healed. (A closed-loop client stuck on one operation
+    /// for the whole partition invokes nothing new, so counting by invocation alone would hide it.)
     func countBySide(_ operation: FinishedOperation, client c: Int) {
         guard options.clients.followPartitions, operation.intended >= Instant.zero + options.warmup,
               operation.intended < Instant.zero + options.duration,
-              let window = partitionWindows.last(where: { $0.start <= operation.intended && ($0.end.map { operation.intended < $0 } ?? true) })
+              let window = partitionWindows.last(where: { $0.start <= operation.complete && ($0.end.map { operation.intended < $0 } ?? true) })
         else { return }
         // As `record` does: a success after the measurement window closed was in flight at the end.
         if operation.succeeded && operation.complete >= Instant.zero + options.duration { return }
         let sides = window.sides
-        let succeeded = operation.succeeded && (window.end.map { operation.complete < $0 } ?? true)
+        // Available: started under the partition and succeeded before it healed (one in flight
+        // when it began may have reached the other side already, and proves nothing).
+        let succeeded = operation.succeeded && operation.intended >= window.start && (window.end.map { operation.complete < $0 } ?? true)
         let mySide = sides.side[home(of: c)]
         let mine = sides.side.filter { $0 == mySide }.count
         let isMajority = mine * 2 > nodes.count
