@@ -115,13 +115,12 @@ final class FaultInjector {
             for node in 1...n where cluster.isRunning(node) {
                 _ = try? cluster.send(.isolate(from: isolatedPeers(of: node, sides)), to: node)
             }
-            if let last = partitions.indices.last, partitions[last].end == nil { partitions[last].end = Self.now() }
-            partitions.append(PartitionWindow(sides: sides, start: Self.now(), end: nil))
+            partitions.begin(sides, at: Self.now())
         case .heal:
             sides = nil
             record("heal", [], at: now)
             for node in 1...n where cluster.isRunning(node) { _ = try? cluster.send(.isolate(from: []), to: node) }
-            if let last = partitions.indices.last, partitions[last].end == nil { partitions[last].end = Self.now() }
+            partitions.heal(at: Self.now())
         }
     }
 
@@ -136,34 +135,17 @@ final class FaultInjector {
     }
 }
 
-/// One partition of a real run: who was on which side, from when until when.
-struct PartitionWindow {
-    var sides: PartitionSides
-    var start: Instant
-    var end: Instant?
-
-    /// Availability on each side of these partitions, from a merged client history: operations
-    /// outstanding while a partition held (invoked inside [windowStart, windowEnd)), by the side
-    /// of the client's home node, available if they started under the partition and succeeded
-    /// before it healed — the
-    /// simulator's rule (`Simulator.countBySide`).
-    static func sideAvailability(_ history: History, partitions: [PartitionWindow], nodes: Int,
-                                 windowStart: Instant, windowEnd: Instant) -> SideAvailability {
+extension SideAvailability {
+    /// Availability on each side of a real run's partitions, from the merged client history:
+    /// operations invoked inside [windowStart, windowEnd), counted by the simulator's rule.
+    static func measure(_ history: History, partitions: [PartitionWindow], nodes: Int,
+                        windowStart: Instant, windowEnd: Instant) -> SideAvailability {
         var counts = SideAvailability()
         guard !partitions.isEmpty else { return counts }
         for op in history.operations where op.invoke >= windowStart && op.invoke < windowEnd {
-            guard let window = partitions.last(where: { $0.start <= op.complete && ($0.end.map { op.invoke < $0 } ?? true) }) else { continue }
             if op.status == .ok && op.complete >= windowEnd { continue }
-            let succeeded = op.status == .ok && op.invoke >= window.start && (window.end.map { op.complete < $0 } ?? true)
-            let mySide = window.sides.side[op.client.homeIndex(nodes: nodes)]
-            let isMajority = window.sides.side.filter { $0 == mySide }.count * 2 > nodes
-            if isMajority {
-                counts.majorityAttempted += 1
-                if succeeded { counts.majorityOK += 1 }
-            } else {
-                counts.minorityAttempted += 1
-                if succeeded { counts.minorityOK += 1 }
-            }
+            counts.count(invoked: op.invoke, completed: op.complete, succeeded: op.status == .ok,
+                         home: op.client.homeIndex(nodes: nodes), partitions: partitions)
         }
         return counts
     }

@@ -56,13 +56,16 @@ public struct ProtocolDescriptor: Sendable {
 
     /// Whether a run with `settings` has a leader to wait for.
     public func hasLeader(for settings: [(String, String)]) -> Bool {
-        hasLeader && !settings.contains { key, value in leaderlessWith.contains { $0.key == key && $0.value == value.lowercased() } }
+        hasLeader && !Self.settings(settings, includeAnyOf: leaderlessWith)
     }
 
     /// What a run with `settings` must guarantee.
     public func guarantee(for settings: [(String, String)]) -> Guarantee {
-        let relaxed = settings.contains { key, value in relaxedReads.contains { $0.key == key && $0.value == value.lowercased() } }
-        return relaxed && guarantee == .linearizable ? .eventual : guarantee
+        Self.settings(settings, includeAnyOf: relaxedReads) && guarantee == .linearizable ? .eventual : guarantee
+    }
+
+    static func settings(_ settings: [(String, String)], includeAnyOf pairs: [(key: String, value: String)]) -> Bool {
+        settings.contains { key, value in pairs.contains { $0.key == key && $0.value == value.lowercased() } }
     }
 
     /// The same protocol, judged by staleness when run with any of `settings`.

@@ -4,6 +4,7 @@ import Foundation
 import Glibc
 import LoadGen
 import Runtime
+import Simulation
 
 /// Runs one cell repetition as real processes: a fresh cluster of node processes, K client
 /// processes, warm-up then measurement, then everything stopped and reaped; the clients'
@@ -140,8 +141,8 @@ enum RealCell {
         row.setMetrics(findings.metrics)
         lockFindings.fill(&row)
         let origin = startAt + cell.warmup
-        let sides = PartitionWindow.sideAvailability(merged.history, partitions: injector.partitions, nodes: cell.nodes,
-                                                     windowStart: origin, windowEnd: origin + cell.duration)
+        let sides = SideAvailability.measure(merged.history, partitions: injector.partitions, nodes: cell.nodes,
+                                             windowStart: origin, windowEnd: origin + cell.duration)
         if let share = sides.minority { row["availability_minority"] = format(share, digits: 4) }
         if let share = sides.majority { row["availability_majority"] = format(share, digits: 4) }
         let buckets = FaultFigures.apply(

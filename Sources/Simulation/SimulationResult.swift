@@ -63,3 +63,52 @@ public struct SideAvailability: Hashable, Sendable {
     public var minority: Double? { minorityAttempted == 0 ? nil : Double(minorityOK) / Double(minorityAttempted) }
     public var majority: Double? { majorityAttempted == 0 ? nil : Double(majorityOK) / Double(majorityAttempted) }
 }
+
+/// One partition: who was on which side, from when until when (nil: still holding).
+public struct PartitionWindow: Sendable {
+    public var sides: PartitionSides
+    public var start: Instant
+    public var end: Instant?
+    public init(sides: PartitionSides, start: Instant, end: Instant? = nil) {
+        self.sides = sides
+        self.start = start
+        self.end = end
+    }
+}
+
+extension [PartitionWindow] {
+    /// Starts a partition at `now`, ending the one before if it still holds.
+    public mutating func begin(_ sides: PartitionSides, at now: Instant) {
+        heal(at: now)
+        append(PartitionWindow(sides: sides, start: now))
+    }
+
+    /// Ends the partition that holds, if any.
+    public mutating func heal(at now: Instant) {
+        if let last = indices.last, self[last].end == nil { self[last].end = now }
+    }
+}
+
+extension SideAvailability {
+    /// Counts one operation of a client homed at node index `home` — the rule both modes use: an
+    /// operation outstanding while a partition held counts for its client's side (the side with
+    /// more nodes is the majority); it was available if it started under the partition and
+    /// succeeded before the partition healed (one in flight when the partition began may have
+    /// reached the other side already, and proves nothing). A closed-loop client stuck on one
+    /// operation for the whole partition invokes nothing new, so counting by invocation alone
+    /// would hide it.
+    public mutating func count(invoked: Instant, completed: Instant, succeeded: Bool, home: Int,
+                               partitions: [PartitionWindow]) {
+        guard let window = partitions.last(where: { $0.start <= completed && ($0.end.map { invoked < $0 } ?? true) }) else { return }
+        let available = succeeded && invoked >= window.start && (window.end.map { completed < $0 } ?? true)
+        let mySide = window.sides.side[home]
+        let isMajority = window.sides.side.filter { $0 == mySide }.count * 2 > window.sides.side.count
+        if isMajority {
+            majorityAttempted += 1
+            if available { majorityOK += 1 }
+        } else {
+            minorityAttempted += 1
+            if available { minorityOK += 1 }
+        }
+    }
+}

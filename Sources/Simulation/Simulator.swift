@@ -32,7 +32,7 @@ public final class Simulator<R: Replica> {
     /// The partition that holds now and when it began (nil: none).
     var partition: (sides: PartitionSides, since: Instant)?
     /// Every partition so far, with its end once healed (for availability on each side).
-    var partitionWindows: [(sides: PartitionSides, start: Instant, end: Instant?)] = []
+    var partitionWindows: [PartitionWindow] = []
 
     // Per-step scratch, reused so a step allocates nothing of its own.
     var effects = Effects<R.Message>()
@@ -433,15 +433,14 @@ public final class Simulator<R: Replica> {
             guard let sides else { return }
             logFault("partition", sides.cut)
             partition = (sides, now)
-            if let last = partitionWindows.indices.last, partitionWindows[last].end == nil { partitionWindows[last].end = now }
-            partitionWindows.append((sides, now, nil))
+            partitionWindows.begin(sides, at: now)
             for i in 0..<n {
                 for j in 0..<n { blocked[i * n + j] = sides.separated(i, j) }
             }
         case .heal:
             logFault("heal", [])
             partition = nil
-            if let last = partitionWindows.indices.last, partitionWindows[last].end == nil { partitionWindows[last].end = now }
+            partitionWindows.heal(at: now)
             for k in blocked.indices { blocked[k] = false }
         }
     }
@@ -547,31 +546,16 @@ public final class Simulator<R: Replica> {
     /// Client c's home node: the side of a partition the client is on.
     func home(of c: Int) -> Int { clients[c].session.id.homeIndex(nodes: nodes.count) }
 
-    /// With clients that follow partitions: counts an operation that was outstanding while a
-    /// partition held (inside the measurement window) for its client's side; it was available if
-    /// it started under the partition and succeeded before that partition healed. (A closed-loop client stuck on one operation
-    /// for the whole partition invokes nothing new, so counting by invocation alone would hide it.)
+    /// With clients that follow partitions: counts an operation for its client's side of the
+    /// partition it overlapped (`SideAvailability.count`), inside the measurement window.
     func countBySide(_ operation: FinishedOperation, client c: Int) {
+        let windowEnd = Instant.zero + options.duration
         guard options.clients.followPartitions, operation.intended >= Instant.zero + options.warmup,
-              operation.intended < Instant.zero + options.duration,
-              let window = partitionWindows.last(where: { $0.start <= operation.complete && ($0.end.map { operation.intended < $0 } ?? true) })
-        else { return }
-        // As `record` does: a success after the measurement window closed was in flight at the end.
-        if operation.succeeded && operation.complete >= Instant.zero + options.duration { return }
-        let sides = window.sides
-        // Available: started under the partition and succeeded before it healed (one in flight
-        // when it began may have reached the other side already, and proves nothing).
-        let succeeded = operation.succeeded && operation.intended >= window.start && (window.end.map { operation.complete < $0 } ?? true)
-        let mySide = sides.side[home(of: c)]
-        let mine = sides.side.filter { $0 == mySide }.count
-        let isMajority = mine * 2 > nodes.count
-        if isMajority {
-            result.sideAvailability.majorityAttempted += 1
-            if succeeded { result.sideAvailability.majorityOK += 1 }
-        } else {
-            result.sideAvailability.minorityAttempted += 1
-            if succeeded { result.sideAvailability.minorityOK += 1 }
-        }
+              operation.intended < windowEnd,
+              // As `record` does: a success after the measurement window closed was in flight at the end.
+              !(operation.succeeded && operation.complete >= windowEnd) else { return }
+        result.sideAvailability.count(invoked: operation.intended, completed: operation.complete, succeeded: operation.succeeded,
+                                      home: home(of: c), partitions: partitionWindows)
     }
 
     /// Operations still outstanding when the run ends are recorded as unknown.
