@@ -50,7 +50,9 @@ public enum StorageWrite: Hashable, Sendable {
 }
 
 extension EntryPayload: WireCodable {
-    public func encode(to writer: inout WireWriter) {
+    /// Inlinable so that a caller's switch over its payload borrows the bytes instead of copying
+    /// them (encoding runs for every log record and every replicated entry).
+    @inlinable public func encode(to writer: inout WireWriter) {
         switch self {
         case .noop: writer.write(UInt8(1))
         case let .command(request): writer.write(UInt8(2)); writer.write(request)

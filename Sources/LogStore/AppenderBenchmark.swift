@@ -4,8 +4,10 @@ import Glibc
 /// Throughput of the appender beside its physical reference, measured on the same disk in the
 /// same run. Both write the same records (an entry with a `.record` payload of `payloadBytes`).
 ///
-/// - `saturate`: one producer submits `appends` entries as fast as the ring takes them, in
-///   submits of `submitRecords`; the appender batches whatever accumulates (group commit).
+/// - `saturate`: one producer builds and submits `appends` entries as fast as the log takes them,
+///   in submits of `submitRecords` (encoding them, as `submit` does); the appender batches
+///   whatever accumulates (group commit).
+/// - `encodeOnly`: the producer's share alone, in nanoseconds per record.
 /// - `rawWriteSync`: a plain loop of one `write` of `batch` pre-encoded records and one
 ///   `fdatasync`, with no ring, thread, encoding or checksum: the most the disk gives at that
 ///   batch size. Compare `saturate` with `rawWriteSync(batch:)` at the batch size `saturate`
@@ -25,28 +27,39 @@ public enum AppenderBenchmark {
         precondition(payloadBytes >= 0, "payloadBytes must not be negative")
         let workDirectory = try scratchDirectory(in: directory, label: "saturate")
         defer { FileIO.removeFlatDirectory(workDirectory) }
-        // Built before the clock starts: the producer's cost in a node is the protocol's, not the
-        // log's. Each entry has its own payload array, as entries built from client requests do
-        // (one array shared by all would make both threads contend on its reference count).
-        let writes = (0..<appends).map { position in
-            let payload = [UInt8](repeating: UInt8(truncatingIfNeeded: position), count: payloadBytes)
-            return StorageWrite.entry(LogEntry(index: LogIndex(UInt64(position + 1)), term: 1, payload: .record(payload)))
-        }
+        let producer = SubmitProducer(appends: appends, payloadBytes: payloadBytes)
         let (log, _) = try WriteAheadLog.open(directory: workDirectory, options: options)
         let start = FileIO.monotonicNanos()
         log.start(onDurable: { _ in })
-        var position = 0
-        while position < writes.count {
-            let end = min(position + submitRecords, writes.count)
-            log.submit(writes[position..<end])
-            position = end
-        }
+        producer.run { log.submit($0) }
         log.stop() // Drains and syncs the rest: the clock covers every append becoming durable.
         let elapsedNanos = FileIO.monotonicNanos() - start
         let statistics = log.statistics
         precondition(statistics.records == appends, "every append was written")
         return (Double(appends) / (Double(elapsedNanos) / 1e9), statistics.batches,
                 statistics.batchRecordsMean, statistics.batchRecordsMax)
+    }
+
+    /// What `submit` costs the protocol thread per record: encoding and checksumming `appends`
+    /// records of `payloadBytes` into chunks, with no appender and no I/O. Returns nanoseconds per
+    /// record; at saturation the appender cannot go faster than one record per this long.
+    public static func encodeOnly(appends: Int, payloadBytes: Int, options: LogOptions = LogOptions()) -> Double {
+        precondition(appends > 0, "appends must be positive")
+        let producer = SubmitProducer(appends: appends, payloadBytes: payloadBytes)
+        var encoder = ChunkEncoder(bytesMax: options.chunkBytesMax, recordsMax: options.maxBatchRecords)
+        var checksum = 0
+        let start = FileIO.monotonicNanos()
+        producer.run { writes in
+            for index in writes.indices where encoder.add(writes[index]) {
+                checksum &+= encoder.bytes.count
+                encoder.removeAll()
+            }
+            checksum &+= encoder.bytes.count
+            encoder.removeAll()
+        }
+        let elapsedNanos = FileIO.monotonicNanos() - start
+        precondition(checksum > appends * RecordFormat.headerSize, "every record was encoded")
+        return Double(elapsedNanos) / Double(appends)
     }
 
     public static func rawWriteSync(
@@ -83,5 +96,34 @@ public enum AppenderBenchmark {
         let path = directory + "/appender-\(label)-\(getpid())-\(FileIO.monotonicNanos())"
         try FileIO.createDirectory(path)
         return path
+    }
+}
+
+/// The benchmark's protocol thread. Its entries are built before the clock starts (building them
+/// is the protocol's cost, not the log's) and share a small pool of payloads: a replica encodes
+/// entries it has just built, so their bytes are in its cache; a fresh array per entry would make
+/// every record a cache miss, a cost no node pays. (Sharing is safe for the measurement: only
+/// this thread touches the entries; the appender sees encoded bytes.)
+struct SubmitProducer {
+    let writes: [StorageWrite]
+
+    init(appends: Int, payloadBytes: Int) {
+        precondition(payloadBytes >= 0, "payloadBytes must not be negative")
+        let payloads = (0..<AppenderBenchmark.submitRecords).map { position in
+            [UInt8](repeating: UInt8(truncatingIfNeeded: position), count: payloadBytes)
+        }
+        writes = (1...appends).map { index in
+            .entry(LogEntry(index: LogIndex(UInt64(index)), term: 1, payload: .record(payloads[index % payloads.count])))
+        }
+    }
+
+    /// Calls `submit` with the entries in order, `AppenderBenchmark.submitRecords` at a time.
+    func run(_ submit: (ArraySlice<StorageWrite>) -> Void) {
+        var position = 0
+        while position < writes.count {
+            let end = min(position + AppenderBenchmark.submitRecords, writes.count)
+            submit(writes[position..<end])
+            position = end
+        }
     }
 }

@@ -33,6 +33,37 @@ enum FileIO {
         }
     }
 
+    /// Writes every byte of `first` and then of `second` at the file's current position with
+    /// `writev`, continuing after a short write, so one call hands the kernel both in the common
+    /// case (the two regions of a wrapped ring).
+    static func writeAll(_ fd: Int32, _ first: UnsafeRawBufferPointer, _ second: UnsafeRawBufferPointer, path: String) throws {
+        var parts = (iovec(iov_base: UnsafeMutableRawPointer(mutating: first.baseAddress), iov_len: first.count),
+                     iovec(iov_base: UnsafeMutableRawPointer(mutating: second.baseAddress), iov_len: second.count))
+        var remaining = first.count + second.count
+        while remaining > 0 {
+            let written = withUnsafeMutablePointer(to: &parts) { pair in
+                pair.withMemoryRebound(to: iovec.self, capacity: 2) { vectors in
+                    // Skip a drained first region: writev with it is fine, but this keeps the
+                    // arithmetic below to one region at a time.
+                    vectors[0].iov_len == 0 ? Glibc.writev(fd, vectors + 1, 1) : Glibc.writev(fd, vectors, 2)
+                }
+            }
+            if written < 0 {
+                if errno == EINTR { continue }
+                throw LogStoreError.system(call: "writev", path: path, errno: errno)
+            }
+            precondition(written > 0, "writev(2) returned 0 for a non-empty buffer")
+            remaining -= written
+            var advance = written
+            let fromFirst = min(advance, parts.0.iov_len)
+            parts.0.iov_base = parts.0.iov_base.map { $0 + fromFirst }
+            parts.0.iov_len -= fromFirst
+            advance -= fromFirst
+            parts.1.iov_base = parts.1.iov_base.map { $0 + advance }
+            parts.1.iov_len -= advance
+        }
+    }
+
     /// Reads the whole file (a segment is at most a few tens of MiB).
     static func readAll(_ path: String) throws -> [UInt8] {
         let fd = try open(path, flags: O_RDONLY)

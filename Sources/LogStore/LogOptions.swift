@@ -21,12 +21,25 @@ public struct LogOptions: Sendable, Hashable {
     public var extraSyncDelay: Duration
     /// A batch takes at most this many records...
     public var maxBatchRecords: Int
-    /// ...and stops taking records once its encoded size reaches this many bytes (the record that
-    /// reaches it is included, so a single record larger than this is written alone).
+    /// ...and stops taking records once its encoded size reaches this many bytes. It grows by
+    /// whole submitted chunks, and the chunk that reaches the budget is included; a `submit` is cut
+    /// into chunks of at most `chunkBytesMax` bytes plus the record that reaches it, so a batch
+    /// overshoots the budget by at most one chunk.
     public var maxBatchBytes: Int
-    /// Writes the ring between the protocol thread and the appender holds; rounded up to a power
-    /// of two. When it is full, `submit` waits for the appender.
+    /// Submitted chunks the descriptor ring between the protocol thread and the appender holds
+    /// (a `submit` is one chunk unless it reaches `maxBatchRecords` or `chunkBytesMax` records'
+    /// bytes); rounded up to a power of two. When it is full, `submit` waits for the appender.
     public var ringCapacity: Int
+    /// Bytes of encoded records the arena between the protocol thread and the appender holds;
+    /// rounded up to a power of two. The appender writes them to the file straight from there,
+    /// and when it is full `submit` waits for the appender. A chunk larger than this (one huge
+    /// record) goes to the appender in its own buffer instead.
+    public var ringBytes: Int
+
+    /// A `submit` is cut into chunks of at most this many encoded bytes (plus the record that
+    /// reaches it), so the byte budget of a batch holds at record granularity and a chunk never
+    /// needs more than a quarter of the arena.
+    var chunkBytesMax: Int { min(maxBatchBytes, max(1, ringBytes / 4)) }
 
     public init(
         segmentSizeBytes: Int = 64 << 20,
@@ -34,19 +47,22 @@ public struct LogOptions: Sendable, Hashable {
         extraSyncDelay: Duration = .zero,
         maxBatchRecords: Int = 4096,
         maxBatchBytes: Int = 8 << 20,
-        ringCapacity: Int = 16384
+        ringCapacity: Int = 16384,
+        ringBytes: Int = 4 << 20
     ) {
         precondition(segmentSizeBytes > 0, "segmentSizeBytes must be positive")
         precondition(extraSyncDelay >= .zero, "extraSyncDelay must not be negative")
         precondition(maxBatchRecords > 0, "maxBatchRecords must be positive")
         precondition(maxBatchBytes > 0, "maxBatchBytes must be positive")
         precondition(ringCapacity >= 2, "ringCapacity must be at least 2")
+        precondition(ringBytes >= 2, "ringBytes must be at least 2")
         self.segmentSizeBytes = segmentSizeBytes
         self.syncMode = syncMode
         self.extraSyncDelay = extraSyncDelay
         self.maxBatchRecords = maxBatchRecords
         self.maxBatchBytes = maxBatchBytes
         self.ringCapacity = ringCapacity
+        self.ringBytes = ringBytes
     }
 }
 
@@ -66,9 +82,9 @@ public struct LogStatistics: Sendable, Hashable, CustomStringConvertible {
     public var batchRecordsMax: Int = 0
     /// `batchRecordsHistogram[k]`: batches of `2^k ..< 2^(k+1)` records.
     public var batchRecordsHistogram: [Int] = Array(repeating: 0, count: LogStatistics.histogramBucketCount)
-    /// Time the appender spent taking writes from the ring and encoding them (the CPU cost of a
-    /// batch before its I/O; 0 for `appendAndSync`).
-    public var encodeTimeTotal: Duration = .zero
+    /// Time the appender spent gathering batches from its rings before their I/O (0 for
+    /// `appendAndSync`). Encoding and checksumming happen on the submitting thread, not here.
+    public var collectTimeTotal: Duration = .zero
     /// Time spent in `write` calls.
     public var writeTimeTotal: Duration = .zero
     /// Time spent in `fdatasync` calls plus any `extraSyncDelay`.
@@ -79,7 +95,7 @@ public struct LogStatistics: Sendable, Hashable, CustomStringConvertible {
 
     public var batchRecordsMean: Double { batches == 0 ? 0 : Double(records) / Double(batches) }
 
-    mutating func recordBatch(records count: Int, bytes size: Int, synced: Bool, encodeTime: Duration = .zero,
+    mutating func recordBatch(records count: Int, bytes size: Int, synced: Bool, collectTime: Duration = .zero,
                               writeTime: Duration, syncTime: Duration) {
         precondition(count > 0, "a batch holds at least one record")
         batches += 1
@@ -89,7 +105,7 @@ public struct LogStatistics: Sendable, Hashable, CustomStringConvertible {
         batchRecordsMax = max(batchRecordsMax, count)
         let bucket = min(Int.bitWidth - 1 - count.leadingZeroBitCount, Self.histogramBucketCount - 1)
         batchRecordsHistogram[bucket] += 1
-        encodeTimeTotal = encodeTimeTotal + encodeTime
+        collectTimeTotal = collectTimeTotal + collectTime
         writeTimeTotal = writeTimeTotal + writeTime
         syncTimeTotal = syncTimeTotal + syncTime
         syncTimeMax = max(syncTimeMax, syncTime)
@@ -102,6 +118,6 @@ public struct LogStatistics: Sendable, Hashable, CustomStringConvertible {
             .joined(separator: " ")
         return "\(records) records, \(bytes) bytes in \(batches) batches (\(syncs) syncs, \(segmentsCreated) new segments); "
             + "batch records mean \((batchRecordsMean * 10).rounded() / 10) max \(batchRecordsMax) [\(buckets)]; "
-            + "encode \(encodeTimeTotal), write \(writeTimeTotal), sync \(syncTimeTotal) (max \(syncTimeMax))"
+            + "collect \(collectTimeTotal), write \(writeTimeTotal), sync \(syncTimeTotal) (max \(syncTimeMax))"
     }
 }

@@ -2,8 +2,8 @@ import BenchCore
 import Glibc
 import Synchronization
 
-/// The writing end of the log: the active segment, the batch being built, and the sequence
-/// numbers. It is owned by one thread at a time and never locked: the caller of
+/// The writing end of the log: the active segment, the sequence numbers, and a batch being built
+/// for `appendAndSync` (the appender thread commits bytes the protocol thread already encoded). It is owned by one thread at a time and never locked: the caller of
 /// `appendAndSync` before `start()` (under the log's lifecycle lock), the appender thread between
 /// `start()` and `stop()` (handed over by `pthread_create`, handed back by `pthread_join`, both of
 /// which order memory), and `stop()`/`deinit` when closing.
@@ -25,9 +25,8 @@ final class SegmentWriter {
 
     /// The sequence number of the first record of the batch being built.
     private(set) var nextSequence: UInt64
-    /// The batch being built; its buffer is reused from batch to batch.
+    /// The batch being built by `withBatch` (for `appendAndSync`); its buffer is reused.
     private var batch = RecordBatch()
-    var batchRecords: Int { batch.recordCount }
 
     /// The counters, shared with readers of `WriteAheadLog.statistics`; updated in place once per
     /// batch (an uncontended lock costs far less than the sync it accounts for).
@@ -60,24 +59,42 @@ final class SegmentWriter {
         try body(&batch)
     }
 
-    /// Writes the batch with one `write`, makes it durable with one `fdatasync` (per the sync
-    /// mode), and returns what it covers; nil when the batch is empty. Starts a new segment first
-    /// when the active one is full. On error the batch's durability is unknown and the writer
-    /// refuses further batches. `encodeTime` is what building the batch took, for the statistics.
-    func commit(encodeTime: Duration = .zero) throws -> WriteAheadLog.DurabilityReport? {
-        precondition(!failed, "the log failed to write earlier; it accepts no more writes")
-        precondition(directoryFD >= 0, "the log is closed")
+    /// Writes the batch built with `withBatch` as one batch (see `commit(_:_:records:lastEntry:)`)
+    /// and empties it; nil when the batch is empty.
+    func commit() throws -> WriteAheadLog.DurabilityReport? {
         guard batch.recordCount > 0 else {
             precondition(batch.byteCount == 0, "an empty batch has no bytes")
             return nil
         }
+        let report = try batch.buffer.bytes.withUnsafeBytes { bytes in
+            try commit(bytes, UnsafeRawBufferPointer(start: nil, count: 0), records: batch.recordCount, lastEntry: batch.lastEntry)
+        }
+        batch.removeAll()
+        return report
+    }
+
+    /// Writes `records` encoded records, the bytes of `first` followed by those of `second`, with
+    /// one `writev`, calls `afterWrite` (the bytes are now the kernel's: the caller may reuse its
+    /// buffers while the sync runs), makes them durable with one `fdatasync` (per the sync mode),
+    /// and returns what they cover. Starts a new segment first when the active one is full. On
+    /// error the batch's durability is unknown and the writer refuses further batches.
+    /// `collectTime` is what gathering the batch took, for the statistics.
+    func commit(_ first: UnsafeRawBufferPointer, _ second: UnsafeRawBufferPointer, records: Int,
+                lastEntry: (index: LogIndex, term: Term)?, collectTime: Duration = .zero,
+                afterWrite: () -> Void = {}) throws -> WriteAheadLog.DurabilityReport {
+        precondition(!failed, "the log failed to write earlier; it accepts no more writes")
+        precondition(directoryFD >= 0, "the log is closed")
+        precondition(records > 0, "a batch holds at least one record")
+        let bytes = first.count + second.count
+        precondition(bytes >= records * RecordFormat.headerSize, "a record is at least a header")
         failed = true // Cleared below once the batch is durable.
         if segmentFD < 0 || segmentSize >= options.segmentSizeBytes {
             try startSegment(firstSequence: nextSequence)
         }
         let path = directory + "/" + segmentName
         let writeStart = FileIO.monotonicNanos()
-        try batch.buffer.bytes.withUnsafeBytes { try FileIO.writeAll(segmentFD, $0, path: path) }
+        try FileIO.writeAll(segmentFD, first, second, path: path)
+        afterWrite()
         let syncStart = FileIO.monotonicNanos()
         if options.syncMode == .fdatasync {
             try FileIO.fdatasync(segmentFD, path: path)
@@ -86,17 +103,14 @@ final class SegmentWriter {
         let syncEnd = FileIO.monotonicNanos()
         failed = false
 
-        let records = batch.recordCount
-        let bytes = batch.byteCount
         nextSequence += UInt64(records)
-        let report = WriteAheadLog.DurabilityReport(throughSequence: nextSequence - 1, lastEntry: batch.lastEntry)
+        let report = WriteAheadLog.DurabilityReport(throughSequence: nextSequence - 1, lastEntry: lastEntry)
         statistics.withLock {
-            $0.recordBatch(records: records, bytes: bytes, synced: options.syncMode == .fdatasync, encodeTime: encodeTime,
+            $0.recordBatch(records: records, bytes: bytes, synced: options.syncMode == .fdatasync, collectTime: collectTime,
                            writeTime: .nanoseconds(syncStart - writeStart), syncTime: .nanoseconds(syncEnd - syncStart))
         }
         segmentSize += bytes
         assert(lseek(segmentFD, 0, SEEK_CUR) == off_t(segmentSize), "the segment ends where the writer thinks it does")
-        batch.removeAll()
         return report
     }
 

@@ -1,11 +1,13 @@
 // LogStore: the durable write-ahead log of a node process.
 //
-// A replica's `StorageWrite`s go, in order, through an SPSC ring to one appender thread, which
-// takes everything queued since its last sync as one batch (group commit), writes it with one
-// `write`, makes it durable with one `fdatasync`, and reports the batch with one callback.
-// While a sync is in flight the protocol thread keeps pushing; the next batch is whatever
-// accumulated meanwhile (pipelining). Records carry a length and a CRC-32C (`RecordFormat`);
-// recovery stops at the first torn or corrupt record, truncates there, and rebuilds exactly the
+// The protocol thread encodes a replica's `StorageWrite`s itself (length, CRC-32C and all) into a
+// byte arena it shares with one appender thread, and describes each submitted chunk in an SPSC
+// ring. The appender takes every chunk queued since its last sync as one batch (group commit),
+// writes the batch's bytes to the file straight from the arena with one `writev` (no copy, no
+// per-record work on the appender), gives the arena space back, makes the batch durable with one
+// `fdatasync`, and reports it with one callback. While a sync is in flight the protocol thread
+// keeps encoding and pushing; the next batch is whatever accumulated meanwhile (pipelining).
+// Recovery stops at the first torn or corrupt record, truncates there, and rebuilds exactly the
 // `DurableState` that `DurableState.apply` gives for the surviving writes in order.
 //
 // Log growth: without state-machine snapshots the durable state *is* the log (a replica recovers
@@ -16,11 +18,12 @@
 // truncated or overwritten entries (a few percent for Raft or Paxos), so the log does not do it;
 // real reclamation needs snapshots of the key-value state, which is a protocol-level feature.
 //
-// One appender thread, on purpose: a batch is encoded between syncs, not during them. Overlapping
-// the two would need a second stage that is awake during every sync, which means waking it on
-// every submit, a syscall the protocol thread would pay at exactly the moderate rates clusters
-// run at (where encoding is ~1% of a sync anyway). The cost shows only at saturation, with
-// thousands of records per batch; `AppenderBenchmark` measures it against a raw write+fdatasync loop.
+// Why the protocol thread encodes: at saturation the appender's only serial work is then the
+// write and the sync, so it keeps pace with a raw write+fdatasync loop (the first design encoded
+// on the appender, between syncs, and reached 0.4-0.6x of that loop); and a record's bytes cross
+// threads once, in bulk, instead of as a `StorageWrite` whose arrays both threads retain and
+// release. Encoding costs the protocol thread tens of nanoseconds per record, which it pays
+// anyway for the same entries' network frames. `AppenderBenchmark` measures the result.
 
 import BenchCore
 import Glibc
@@ -42,15 +45,15 @@ import Synchronization
 /// - Sequence numbers count writes from 1 over the log's whole life, across restarts.
 ///
 /// Threads: the appender thread ("wal-appender") does all file I/O after `start`, so the
-/// protocol thread never blocks on the disk; a batch's CPU work (taking writes from the ring,
-/// encoding, checksumming) happens on the appender between syncs, which at modest rates is
-/// microseconds against a sync of hundreds.
+/// protocol thread never blocks on the disk (only on a full arena or ring, when it outruns the
+/// disk); encoding and checksumming happen in `submit`, on the submitting thread.
 ///
-/// `@unchecked Sendable`: the shared mutable state is the ring (an SPSC ring, used by one producer
-/// and the appender), the lifecycle and statistics (each behind a `Mutex`), and `stopRequested`
-/// (an atomic). `producerLastSequence` is touched only by the producer (the protocol thread, or
-/// the caller of `appendAndSync` under the lifecycle lock before `start`), `carriedOver` only by
-/// the appender thread, and the writer only by its current owner (see `SegmentWriter`).
+/// `@unchecked Sendable`: the shared mutable state is the byte arena and the chunk ring (each
+/// SPSC, used by one producer and the appender), the lifecycle and statistics (each behind a
+/// `Mutex`), and `stopRequested` (an atomic). `producerLastSequence` and the `encoder` are touched
+/// only by the producer (the protocol thread, or the caller of `appendAndSync` under the lifecycle
+/// lock before `start`), `carriedOver` and `consumedOffset` only by the appender thread, and the
+/// writer only by its current owner (see `SegmentWriter`).
 public final class WriteAheadLog: @unchecked Sendable {
     /// What one synced batch made durable.
     public struct DurabilityReport: Sendable {
@@ -71,16 +74,33 @@ public final class WriteAheadLog: @unchecked Sendable {
     /// What recovery found and discarded; log its `description` at start-up.
     public let recoveryReport: RecoveryReport
 
-    private let ring: SPSCRing<StorageWrite>
+    /// Encoded records, in submission order, from the producer to the appender.
+    private let arena: ByteRing
+    /// One descriptor per submitted chunk, pushed after the chunk's bytes are in the arena.
+    private let chunks: SPSCRing<Chunk>
     private let writer: SegmentWriter
-    /// Writes the appender took from the ring but that did not fit the batch's byte budget; they
-    /// open the next batch. Appender thread only. Taking everything with one drain (rather than
-    /// a few records per drain) matters: each drain frees ring space, and a producer parked on a
-    /// full ring is woken by a syscall per drain.
-    private var carriedOver: [StorageWrite] = []
+    /// Chunks the appender took from the ring but that did not fit the batch's budget; they open
+    /// the next batch. Appender thread only. Taking everything with one drain (rather than a few
+    /// chunks per drain) matters: each drain frees ring space, and a producer parked on a full
+    /// ring is woken by a syscall per drain.
+    private var carriedOver: [Chunk] = []
     private var carriedOverStart = 0
+    /// Where the next arena chunk's bytes start (appender only).
+    private var consumedOffset = 0
+    /// The chunk being encoded (producer only).
+    private var encoder: ChunkEncoder
     /// The sequence number of the last write submitted (producer only).
     private var producerLastSequence: UInt64
+
+    /// A chunk of submitted records, as the appender learns of it: its bytes follow the previous
+    /// chunk's in the arena, unless they were too large for it and travel in `oversized`.
+    struct Chunk {
+        var byteCount: Int
+        var recordCount: Int
+        /// The last `.entry` among the chunk's records.
+        var lastEntry: (index: LogIndex, term: Term)?
+        var oversized: [UInt8]?
+    }
 
     private enum Lifecycle {
         case idle
@@ -99,9 +119,15 @@ public final class WriteAheadLog: @unchecked Sendable {
         self.recoveryReport = report
         self.writer = writer
         self.producerLastSequence = report.lastSequence
+        self.chunks = SPSCRing(capacity: Self.powerOfTwo(atLeast: options.ringCapacity))
+        self.arena = ByteRing(capacity: Self.powerOfTwo(atLeast: options.ringBytes))
+        self.encoder = ChunkEncoder(bytesMax: options.chunkBytesMax, recordsMax: options.maxBatchRecords)
+    }
+
+    private static func powerOfTwo(atLeast wanted: Int) -> Int {
         var capacity = 2
-        while capacity < options.ringCapacity { capacity <<= 1 }
-        self.ring = SPSCRing(capacity: capacity)
+        while capacity < wanted { capacity <<= 1 }
+        return capacity
     }
 
     deinit {
@@ -154,27 +180,43 @@ public final class WriteAheadLog: @unchecked Sendable {
         }
     }
 
-    /// Queues `writes` for the appender and returns the sequence number of the last one (the
+    /// Encodes `writes` for the appender and returns the sequence number of the last one (the
     /// number of the last write so far when `writes` is empty). Sequence numbers count every
     /// write since the log was created, from 1, across restarts. Call from one thread (the
-    /// protocol thread) between `start` and `stop`. Never blocks unless the ring is full; then it
-    /// waits for the appender (spinning briefly, then parked).
+    /// protocol thread) between `start` and `stop`. Never blocks unless the arena or the chunk
+    /// ring is full; then it waits for the appender (spinning briefly, then parked).
     @discardableResult
     public func submit(_ writes: some Collection<StorageWrite>) -> UInt64 {
         // Relaxed: see `start`; this only catches use before start or after stop.
         precondition(acceptingSubmissions.load(ordering: .relaxed), "submit() needs a started, not stopped, log")
-        var remaining = writes[...]
-        while !remaining.isEmpty {
-            let pushed = ring.tryPush(contentsOf: remaining)
-            remaining = remaining.dropFirst(pushed)
-            if pushed == 0, let next = remaining.first {
-                // Full: wait for the appender to take a batch, then continue with bulk pushes.
-                ring.pushWaiting(next)
-                remaining = remaining.dropFirst()
-            }
+        // Encoded in a local copy, put back at the end: a class's stored property would cost a
+        // dynamic exclusivity check on every record. Emptying the property first leaves the local
+        // copy's buffer uniquely referenced, so it is appended to in place.
+        var encoder = self.encoder
+        self.encoder = ChunkEncoder.placeholder
+        // By index: `writes[index]` is passed borrowed, where `for write in writes` would copy
+        // (retain and release) every write.
+        for index in writes.indices {
+            if encoder.add(writes[index]) { send(&encoder) }
         }
+        send(&encoder)
+        self.encoder = encoder
         producerLastSequence += UInt64(writes.count)
         return producerLastSequence
+    }
+
+    /// Hands the encoded chunk, if any, to the appender: bytes into the arena first, then the
+    /// descriptor, whose publication makes the bytes visible (see `ByteRing`).
+    private func send(_ encoder: inout ChunkEncoder) {
+        guard encoder.recordCount > 0 else { return }
+        var chunk = Chunk(byteCount: encoder.bytes.count, recordCount: encoder.recordCount, lastEntry: encoder.lastEntry)
+        if chunk.byteCount <= arena.capacity {
+            encoder.bytes.bytes.withUnsafeBytes { arena.write($0) }
+        } else {
+            chunk.oversized = encoder.bytes.bytes
+        }
+        chunks.pushWaiting(chunk)
+        encoder.removeAll()
     }
 
     /// Drains every queued write, syncs it, reports it, stops the appender thread and closes the
@@ -193,7 +235,7 @@ public final class WriteAheadLog: @unchecked Sendable {
                 // Releasing: pairs with the appender's acquiring load; the writes submitted before
                 // stop() are then visible to its final drain.
                 stopRequested.store(true, ordering: .releasing)
-                ring.wake()
+                chunks.wake()
                 thread.join()
             }
             state = .stopped
@@ -233,62 +275,134 @@ public final class WriteAheadLog: @unchecked Sendable {
         writer.statistics.withLock { $0 }
     }
 
-    /// The appender thread: build a batch from whatever is queued, commit it, report it; park
-    /// when nothing is queued; after `stop()`, drain to empty and return.
+    /// The appender thread: take a batch of whatever is queued, write it from where it lies, sync
+    /// it, report it; park when nothing is queued; after `stop()`, drain to empty and return.
     private func runAppender(onDurable: @Sendable (DurabilityReport) -> Void) {
         while true {
             // Acquiring: pairs with the releasing store in `stop()`. Loaded before the drain, so
             // a true value means the drain below sees every write submitted before stop().
             let stopping = stopRequested.load(ordering: .acquiring)
-            let encodeStart = FileIO.monotonicNanos()
-            fillBatch()
-            if writer.batchRecords > 0 {
-                assert(writer.batchRecords <= options.maxBatchRecords, "the record budget holds")
-                let encodeTime = Duration.nanoseconds(FileIO.monotonicNanos() - encodeStart)
-                let report: DurabilityReport?
+            let collectStart = FileIO.monotonicNanos()
+            let batch = takeBatch()
+            if batch.recordCount > 0 {
+                assert(batch.recordCount <= options.maxBatchRecords, "the record budget holds")
+                let collectTime = Duration.nanoseconds(FileIO.monotonicNanos() - collectStart)
+                let report: DurabilityReport
                 do {
-                    report = try writer.commit(encodeTime: encodeTime)
+                    report = try write(batch, collectTime: collectTime)
                 } catch {
                     // Fail-stop: after a failed write or fdatasync the batch's fate is unknown and
                     // retrying a sync can falsely succeed, so no write may be reported durable
                     // again. A crashed node is a failure every protocol here tolerates.
                     fatalError("LogStore: \(error); the log can no longer promise durability")
                 }
-                onDurable(report!)
+                onDurable(report)
                 continue
             }
             if stopping {
-                assert(carriedOver.isEmpty, "carried-over writes open the next batch, so none are left")
+                assert(carriedOver.isEmpty, "carried-over chunks open the next batch, so none are left")
                 return
             }
             // Parks until the producer publishes or stop() wakes us (a wake is remembered).
-            _ = ring.waitForItems(deadlineNanos: nil)
+            _ = chunks.waitForItems(deadlineNanos: nil)
         }
     }
 
-    /// Moves queued writes into the writer's batch until the ring is empty or the batch reaches
-    /// `maxBatchRecords` or `maxBatchBytes`: first any carried over from the last drain, then
-    /// everything the ring holds, with one drain.
-    private func fillBatch() {
-        let recordsMax = options.maxBatchRecords
-        let bytesMax = options.maxBatchBytes
-        writer.withBatch { batch in
-            while carriedOverStart < carriedOver.count && batch.recordCount < recordsMax && batch.byteCount < bytesMax {
-                batch.add(carriedOver[carriedOverStart])
-                carriedOverStart += 1
+    /// What one batch holds: arena bytes from `consumedOffset`, or one oversized chunk.
+    private struct Batch {
+        var recordCount = 0
+        var byteCount = 0
+        var lastEntry: (index: LogIndex, term: Term)?
+        var oversized: [UInt8]?
+
+        /// Adds `chunk` if it fits `options`' budget and returns whether it did. A batch closes
+        /// with the chunk that reaches the byte budget; an oversized chunk is a batch of its own.
+        mutating func admit(_ chunk: Chunk, options: LogOptions) -> Bool {
+            if oversized != nil { return false }
+            if recordCount > 0 {
+                if chunk.oversized != nil || byteCount >= options.maxBatchBytes { return false }
+                if recordCount + chunk.recordCount > options.maxBatchRecords { return false }
             }
-            if carriedOverStart < carriedOver.count { return } // Full; the ring waits for the next batch.
-            carriedOver.removeAll(keepingCapacity: true)
-            carriedOverStart = 0
-            guard batch.recordCount < recordsMax && batch.byteCount < bytesMax else { return }
-            ring.drain(maxCount: recordsMax - batch.recordCount) { write in
-                if batch.byteCount < bytesMax {
-                    batch.add(write)
-                } else {
-                    carriedOver.append(write)
-                }
-            }
-            assert(batch.recordCount + carriedOver.count <= recordsMax, "a drain takes at most a batch")
+            recordCount += chunk.recordCount
+            byteCount += chunk.byteCount
+            if let entry = chunk.lastEntry { lastEntry = entry }
+            oversized = chunk.oversized
+            return true
         }
+    }
+
+    /// Takes queued chunks into a batch until the ring is empty or the batch is full: first any
+    /// carried over from the last drain, then everything the ring holds, with one drain.
+    private func takeBatch() -> Batch {
+        var batch = Batch()
+        while carriedOverStart < carriedOver.count {
+            guard batch.admit(carriedOver[carriedOverStart], options: options) else { return batch }
+            carriedOverStart += 1
+        }
+        carriedOver.removeAll(keepingCapacity: true)
+        carriedOverStart = 0
+        // Every chunk holds at least one record, so no more than this many can join the batch.
+        let room = options.maxBatchRecords - batch.recordCount
+        guard room > 0, batch.oversized == nil else { return batch }
+        chunks.drain(maxCount: room) { chunk in
+            if !(carriedOver.isEmpty && batch.admit(chunk, options: options)) {
+                carriedOver.append(chunk)
+            }
+        }
+        return batch
+    }
+
+    /// Writes `batch` with one `writev`, releases its arena bytes as soon as the kernel has them
+    /// (the producer refills the arena during the sync), syncs, and returns the report.
+    private func write(_ batch: Batch, collectTime: Duration) throws -> DurabilityReport {
+        if let oversized = batch.oversized {
+            return try oversized.withUnsafeBytes { bytes in
+                try writer.commit(bytes, UnsafeRawBufferPointer(start: nil, count: 0), records: batch.recordCount,
+                                  lastEntry: batch.lastEntry, collectTime: collectTime)
+            }
+        }
+        let end = consumedOffset + batch.byteCount
+        let (first, second) = arena.regions(from: consumedOffset, to: end)
+        let report = try writer.commit(first, second, records: batch.recordCount, lastEntry: batch.lastEntry,
+                                       collectTime: collectTime) { arena.release(upTo: end) }
+        consumedOffset = end
+        return report
+    }
+}
+
+/// The producer's chunk under construction: records encoded back to back, cut when they reach a
+/// record or byte budget.
+struct ChunkEncoder {
+    let bytesMax: Int
+    let recordsMax: Int
+    private(set) var bytes: WireWriter
+    private(set) var recordCount = 0
+    private(set) var lastEntry: (index: LogIndex, term: Term)?
+
+    init(bytesMax: Int, recordsMax: Int) {
+        self.init(bytesMax: bytesMax, recordsMax: recordsMax, capacity: min(bytesMax, 1 << 16) + 4_096)
+    }
+
+    private init(bytesMax: Int, recordsMax: Int, capacity: Int) {
+        self.bytesMax = bytesMax
+        self.recordsMax = recordsMax
+        self.bytes = WireWriter(capacity: capacity)
+    }
+
+    /// Holds an encoder's place while `submit` works on it (allocates nothing).
+    static let placeholder = ChunkEncoder(bytesMax: 1, recordsMax: 1, capacity: 0)
+
+    /// Encodes `write`; returns true when the chunk is full and should be sent.
+    @inline(__always)
+    mutating func add(_ write: StorageWrite) -> Bool {
+        if let entry = RecordFormat.append(write, to: &bytes) { lastEntry = entry }
+        recordCount += 1
+        return recordCount >= recordsMax || bytes.count >= bytesMax
+    }
+
+    mutating func removeAll() {
+        bytes.removeAll()
+        recordCount = 0
+        lastEntry = nil
     }
 }

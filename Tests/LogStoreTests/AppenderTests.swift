@@ -230,7 +230,8 @@ import Testing
         again.stop()
     }
 
-    /// A two-slot ring: the producer waits for space on almost every write.
+    /// A two-slot chunk ring: with one write per submit, the producer waits for space on almost
+    /// every write, and a batch is at most the two chunks the ring held.
     @Test func tinyRingStillDeliversEverything() throws {
         let directory = TemporaryDirectory()
         defer { directory.remove() }
@@ -240,10 +241,64 @@ import Testing
         let options = LogOptions(syncMode: .none, ringCapacity: 2)
         let (log, _) = try WriteAheadLog.open(directory: directory.path, options: options)
         log.start(onDurable: collector.handler)
-        #expect(log.submit(writes) == UInt64(writes.count))
+        var last: UInt64 = 0
+        for write in writes { last = log.submit(CollectionOfOne(write)) }
+        #expect(last == UInt64(writes.count))
         log.stop()
         #expect(log.statistics.batchRecordsMax <= 2) // A batch is at most what the ring held.
         #expect(collector.all.last?.throughSequence == UInt64(writes.count))
+        let (again, recovered) = try WriteAheadLog.open(directory: directory.path)
+        #expect(recovered == DurableState.replaying(writes))
+        again.stop()
+    }
+
+    /// A 1 KiB arena: one big submit is cut into chunks, the producer waits for the appender to
+    /// free bytes over and over (the arena wraps hundreds of times), and a batch never holds more
+    /// than the arena did.
+    @Test func tinyArenaStillDeliversEverything() throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        var workload = WorkloadGenerator(seed: 29)
+        let writes = workload.next(3_000)
+        let totalBytes = recordOffsets(writes).last!
+        let collector = ReportCollector()
+        let options = LogOptions(syncMode: .none, ringBytes: 1_024)
+        let (log, _) = try WriteAheadLog.open(directory: directory.path, options: options)
+        log.start(onDurable: collector.handler)
+        #expect(log.submit(writes) == UInt64(writes.count))
+        log.stop()
+        let statistics = log.statistics
+        #expect(statistics.bytes == totalBytes)
+        #expect(statistics.batches >= totalBytes / 1_024)
+        #expect(collector.all.last?.throughSequence == UInt64(writes.count))
+        let (again, recovered) = try WriteAheadLog.open(directory: directory.path)
+        #expect(recovered == DurableState.replaying(writes))
+        again.stop()
+    }
+
+    /// Records larger than the whole arena travel in their own buffers, each as a batch of its
+    /// own, in order with the small records around them.
+    @Test func recordsLargerThanTheArena() throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        var writes: [StorageWrite] = []
+        for index in 1...60 {
+            let size = index % 3 == 0 ? 5_000 + index : 40 + index
+            let payload = [UInt8](repeating: UInt8(truncatingIfNeeded: index), count: size)
+            writes.append(.entry(LogEntry(index: LogIndex(UInt64(index)), term: 1, payload: .record(payload))))
+        }
+        let collector = ReportCollector()
+        let options = LogOptions(syncMode: .none, ringBytes: 4_096)
+        let (log, _) = try WriteAheadLog.open(directory: directory.path, options: options)
+        log.start(onDurable: collector.handler)
+        for start in stride(from: 0, to: writes.count, by: 7) {
+            log.submit(writes[start..<min(start + 7, writes.count)])
+        }
+        log.stop()
+        #expect(log.statistics.records == writes.count)
+        #expect(log.statistics.batches >= 20) // Each of the 20 large records is a batch by itself.
+        #expect(collector.all.last?.throughSequence == UInt64(writes.count))
+        #expect(collector.all.last?.lastEntry?.index == LogIndex(60))
         let (again, recovered) = try WriteAheadLog.open(directory: directory.path)
         #expect(recovered == DurableState.replaying(writes))
         again.stop()
