@@ -84,6 +84,37 @@ int cref_tcp_ping_pong(uint32_t round_trips, uint32_t size, uint64_t *latencies)
     return result;
 }
 
+int cref_frame_round_trips(uint16_t port, const void *frame, uint32_t frame_size, uint32_t warmup,
+                           uint32_t round_trips, uint64_t *latencies) {
+    if (frame_size < 4 || frame_size > 65536) return -1;
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    if (fd < 0) return -1;
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    struct sockaddr_in address;
+    memset(&address, 0, sizeof address);
+    address.sin_family = AF_INET;
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    address.sin_port = htons(port);
+    int result = connect(fd, (struct sockaddr *)&address, sizeof address);
+    // A reply frame: a u32 little-endian length of the bytes after it, then those bytes.
+    char *reply = malloc(1 << 16);
+    for (uint32_t i = 0; result == 0 && i < warmup + round_trips; i++) {
+        uint64_t start = now_ns();
+        uint32_t length;
+        if (full_io(fd, (void *)frame, frame_size, 1) != 0 || full_io(fd, &length, sizeof length, 0) != 0 ||
+            length > (1 << 16) || full_io(fd, reply, length, 0) != 0) {
+            result = -1;
+            break;
+        }
+        if (i >= warmup) latencies[i - warmup] = now_ns() - start;
+    }
+    free(reply);
+    close(fd);
+    if (result == 0) qsort(latencies, round_trips, sizeof(uint64_t), compare_u64);
+    return result;
+}
+
 int cref_append_fdatasync(const char *path, uint32_t appends, uint32_t size, uint64_t *latencies) {
     int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND, 0644);
     if (fd < 0) return -1;

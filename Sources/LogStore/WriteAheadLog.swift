@@ -211,7 +211,7 @@ public final class WriteAheadLog: @unchecked Sendable {
         guard encoder.recordCount > 0 else { return }
         var chunk = Chunk(byteCount: encoder.bytes.count, recordCount: encoder.recordCount, lastEntry: encoder.lastEntry)
         if chunk.byteCount <= arena.capacity {
-            encoder.bytes.bytes.withUnsafeBytes { arena.write($0) }
+            _ = encoder.bytes.bytes.withUnsafeBytes { arena.write($0) }
         } else {
             chunk.oversized = encoder.bytes.bytes
         }

@@ -24,7 +24,14 @@ public enum NodeSignals {
 ///     NIO event loop ──frames──▶ MPSC ring ──▶ protocol thread (batch → handle → .flush → effects)
 ///                                                 │ writes ──▶ WAL appender (group commit, fdatasync)
 ///                                                 │◀── .durable ── (pushed into the same ring)
-///                                                 └── frames ──▶ one write+flush per connection per batch
+///                                                 └── frames ──▶ one send() per connection per batch,
+///                                                      straight into the socket; only what the kernel
+///                                                      does not take (and what must queue behind it)
+///                                                      goes to the NIO event loop to write
+///
+/// A reply thus crosses one thread hop (event loop → protocol thread), not two: the event loop is
+/// woken to read, not again to write back. `Transport` says why, and `Connection` how byte order
+/// and the duplicate descriptor's lifetime are kept.
 public final class NodeRuntime<R: Replica>: @unchecked Sendable {
     let config: NodeConfig
     let inbox: MPSCRing<NodeInput<R.Message>>
@@ -41,9 +48,10 @@ public final class NodeRuntime<R: Replica>: @unchecked Sendable {
     var deferredHead = 0
     var issuedSeq: UInt64 = 0
     var durableSeq: UInt64 = 0
-    var clients: [ClientID: Channel] = [:]
+    var clients: [ClientID: Connection] = [:]
     var peerFrames: [WireWriter]
-    var clientFrames: [ObjectIdentifier: (channel: Channel, frames: WireWriter)] = [:]
+    /// Frames for each client connection this batch, keyed by `ObjectIdentifier` of the connection.
+    var clientFrames: [ObjectIdentifier: (connection: Connection, frames: WireWriter)] = [:]
     var report: NodeReport
     // Fault shim (Step 6): a partition as this node sees it, message faults, clock skew.
     var isolated: Set<NodeID> = []
@@ -82,6 +90,7 @@ public final class NodeRuntime<R: Replica>: @unchecked Sendable {
         } catch {
             wal.stop()
             transport.stop()
+            closeDescriptorsAfterStop()
             throw error
         }
     }
@@ -106,6 +115,18 @@ public final class NodeRuntime<R: Replica>: @unchecked Sendable {
         thread.join()
         wal.stop()
         transport.stop()
+        closeDescriptorsAfterStop()
+    }
+
+    /// Once the protocol thread and the transport have stopped (so this thread is the ring's only
+    /// consumer and nothing pushes any more): closes the duplicate descriptors of the connections
+    /// whose close is still in the ring. Stopping the transport closes every connection, and each
+    /// close was pushed, so afterwards this process holds no duplicate.
+    func closeDescriptorsAfterStop() {
+        // Bounded: no producer is left, so each round empties the ring further.
+        while inbox.drain(maxCount: config.batchInputsMax, { input in
+            if case let .connectionClosed(connection) = input { connection.closeDirectDescriptor() }
+        }) > 0 {}
     }
 
     // MARK: The protocol thread
@@ -143,26 +164,28 @@ public final class NodeRuntime<R: Replica>: @unchecked Sendable {
         case let .peer(from, message):
             report.messagesReceived += 1
             deliver(message, from: from, now: now)
-        case let .request(request, channel):
+        case let .request(request, connection):
             // While partitioned, a client whose home is on the other side cannot reach this node
             // (as in the simulator): the request is lost and the client times out.
             if !isolated.isEmpty {
                 let members = config.cluster.members
                 if isolated.contains(members[request.client.homeIndex(nodes: members.count)]) { return }
             }
-            clients[request.client] = channel
+            clients[request.client] = connection
             replica.handle(.request(request), now: now, into: &effects)
-        case let .control(request, channel):
-            answer(request, on: channel)
+        case let .control(request, connection):
+            answer(request, on: connection)
         case let .durable(durability):
             durableSeq = durability.throughSequence
             releaseDeferred()
             if let last = durability.lastEntry {
                 replica.handle(.persisted(through: last.index, term: last.term), now: now, into: &effects)
             }
-        case let .clientClosed(id):
-            clientFrames[id] = nil
-            clients = clients.filter { ObjectIdentifier($0.value) != id }
+        case let .connectionClosed(connection):
+            // Exactly once per connection; nothing is written to it directly from here on.
+            connection.closeDirectDescriptor()
+            clientFrames[ObjectIdentifier(connection)] = nil
+            clients = clients.filter { $0.value !== connection }
         }
     }
 
@@ -228,8 +251,8 @@ public final class NodeRuntime<R: Replica>: @unchecked Sendable {
             }
         }
         for reply in effects.replies {
-            guard let channel = clients[reply.client] else { continue }
-            appendClientFrame(kind: .reply, to: channel) { reply.encode(to: &$0) }
+            guard let connection = clients[reply.client] else { continue }
+            appendClientFrame(kind: .reply, to: connection) { reply.encode(to: &$0) }
         }
         for request in effects.timers {
             switch request {
@@ -262,34 +285,40 @@ public final class NodeRuntime<R: Replica>: @unchecked Sendable {
         peerFrames[index].writeFrame(clusterID: config.clusterID, kind: .peer, sender: config.id) { message.encode(to: &$0) }
     }
 
-    func appendClientFrame(kind: FrameKind, to channel: Channel, body: (inout WireWriter) -> Void) {
-        let id = ObjectIdentifier(channel)
-        if clientFrames[id] == nil { clientFrames[id] = (channel, WireWriter(capacity: 4_096)) }
+    func appendClientFrame(kind: FrameKind, to connection: Connection, body: (inout WireWriter) -> Void) {
+        let id = ObjectIdentifier(connection)
+        if clientFrames[id] == nil { clientFrames[id] = (connection, WireWriter(capacity: 4_096)) }
         clientFrames[id]!.frames.writeFrame(clusterID: config.clusterID, kind: kind, sender: config.id, body: body)
     }
 
-    /// Hands every connection's accumulated frames to the transport: one write and flush per
-    /// connection per batch.
+    /// Writes every connection's accumulated frames: one write per connection per batch, into the
+    /// socket directly where possible, the rest handed to the event loop in one hop.
     func flushOutbound() {
-        var batch: [(Channel, ByteBuffer)] = []
-        let channels = transport.outbound.withLockedValue { $0 }
+        var handOff: [(Connection, ByteBuffer)] = []
+        let connections = transport.outbound.withLockedValue { $0 }
         for index in peerFrames.indices where peerFrames[index].count > 0 {
-            if let channel = channels[index] {
+            if let connection = connections[index] {
                 report.bytesSent += UInt64(peerFrames[index].count)
-                batch.append((channel, channel.allocator.buffer(bytes: peerFrames[index].bytes)))
+                connection.write(peerFrames[index].bytes, handOff: &handOff)
             }
             peerFrames[index].removeAll()
         }
-        for (id, entry) in clientFrames where entry.frames.count > 0 {
-            batch.append((entry.channel, entry.channel.allocator.buffer(bytes: entry.frames.bytes)))
-            clientFrames[id]!.frames.removeAll()
+        // By index, clearing the writers in place: clearing them while iterating the dictionary
+        // would copy it, and give every writer a new buffer, on every batch.
+        var position = clientFrames.startIndex
+        while position != clientFrames.endIndex {
+            if clientFrames.values[position].frames.count > 0 {
+                clientFrames.values[position].connection.write(clientFrames.values[position].frames.bytes, handOff: &handOff)
+                clientFrames.values[position].frames.removeAll()
+            }
+            clientFrames.formIndex(after: &position)
         }
-        transport.write(batch)
+        Connection.handOff(handOff)
     }
 
     // MARK: Control
 
-    func answer(_ request: ControlRequest, on channel: Channel) {
+    func answer(_ request: ControlRequest, on connection: Connection) {
         let reply: ControlReply
         switch request {
         case .status:
@@ -313,7 +342,7 @@ public final class NodeRuntime<R: Replica>: @unchecked Sendable {
         case .inspect:
             reply = .inspection(replica.inspection())
         }
-        appendClientFrame(kind: .controlReply, to: channel) { reply.encode(to: &$0) }
+        appendClientFrame(kind: .controlReply, to: connection) { reply.encode(to: &$0) }
     }
 
     func currentReport() -> NodeReport {

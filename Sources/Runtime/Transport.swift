@@ -7,14 +7,25 @@ import RingBuffer
 
 /// The node's network side, on one SwiftNIO event loop: a server for peers, a server for clients,
 /// and one outbound connection to every other peer (reconnected when it drops). Inbound frames are
-/// decoded here and pushed into the protocol thread's ring; the protocol thread hands back whole
-/// batches of outbound bytes, written and flushed once per batch.
+/// decoded here and pushed into the protocol thread's ring.
+///
+/// Outbound, the event loop is off the common path: the protocol thread writes each connection's
+/// batch of frames straight into the socket (`Connection.write(_:handOff:)`, one non-blocking
+/// `send` per connection per batch, through a duplicate of the channel's descriptor). Handing the
+/// bytes to the event loop instead costs a second thread wake-up on every reply and every peer
+/// message, in the latency of every round trip (and, on 2 cores, a thread competing with the
+/// replica for the CPU). Only what the kernel does not take at once (a full socket buffer), what
+/// must queue behind such a write, and connections whose descriptor was not found go to the event
+/// loop, in one `execute` per batch (`Connection.handOff(_:)`).
+///
+/// Every connection the protocol thread writes to is announced to it as closed exactly once
+/// (`NodeInput.connectionClosed`), so that it closes its duplicate descriptor.
 final class Transport<Message: WireCodable & Sendable>: @unchecked Sendable {
     let config: NodeConfig
     let group: MultiThreadedEventLoopGroup
     let inbox: MPSCRing<NodeInput<Message>>
-    /// Outbound channel per node index (nil while disconnected; never the node itself).
-    let outbound: NIOLockedValueBox<[Channel?]>
+    /// Outbound connection per node index (nil while disconnected; never the node itself).
+    let outbound: NIOLockedValueBox<[Connection?]>
     let badFrames = ManagedAtomic<UInt64>(0)
     let stopping = ManagedAtomic<Bool>(false)
     var servers: [Channel] = []
@@ -29,10 +40,10 @@ final class Transport<Message: WireCodable & Sendable>: @unchecked Sendable {
     /// Binds both servers (a port in use is a `NodeError`) and starts dialling peers.
     func start() throws {
         let peerServer = try bind(config.ownPeerEndpoint, what: "peer") { [self] channel in
-            InboundHandler(transport: self, clientSide: false, channel: channel)
+            InboundHandler(transport: self, client: nil)
         }
         let clientServer = try bind(config.clientEndpoint, what: "client") { [self] channel in
-            InboundHandler(transport: self, clientSide: true, channel: channel)
+            InboundHandler(transport: self, client: Connection(channel: channel))
         }
         servers = [peerServer, clientServer]
         for member in config.cluster.members where member != config.id { dial(member, delay: .zero) }
@@ -71,12 +82,21 @@ final class Transport<Message: WireCodable & Sendable>: @unchecked Sendable {
                 .whenComplete { [self] result in
                     switch result {
                     case let .success(channel):
+                        let connection = Connection(channel: channel)
+                        connection.attachDirectDescriptor()
                         var hello = WireWriter(capacity: FrameHeader.size)
                         hello.writeFrame(clusterID: config.clusterID, kind: .hello, sender: config.id) { _ in }
-                        channel.writeAndFlush(channel.allocator.buffer(bytes: hello.bytes), promise: nil)
-                        outbound.withLockedValue { $0[Int(peer.rawValue) - 1] = channel }
+                        // Counted like the protocol thread's own hand-overs: it writes nothing
+                        // directly until the hello is in the kernel, so the hello stays first.
+                        connection.countWriteOnLoop()
+                        connection.writeOnLoop(channel.allocator.buffer(bytes: hello.bytes))
+                        outbound.withLockedValue { $0[Int(peer.rawValue) - 1] = connection }
                         channel.closeFuture.whenComplete { [self] _ in
-                            outbound.withLockedValue { if $0[Int(peer.rawValue) - 1] === channel { $0[Int(peer.rawValue) - 1] = nil } }
+                            connection.markClosed()
+                            outbound.withLockedValue { if $0[Int(peer.rawValue) - 1] === connection { $0[Int(peer.rawValue) - 1] = nil } }
+                            // The protocol thread may hold the duplicate descriptor, which keeps
+                            // the socket open: tell it (and wake it) so that it closes it now.
+                            inbox.pushWaiting(.connectionClosed(connection))
                             dial(peer, delay: .milliseconds(50))
                         }
                     case .failure:
@@ -86,19 +106,10 @@ final class Transport<Message: WireCodable & Sendable>: @unchecked Sendable {
         }
     }
 
-    /// Writes each buffer to its channel and flushes, in one hop onto the event loop.
-    func write(_ batch: [(Channel, ByteBuffer)]) {
-        guard let first = batch.first else { return }
-        let box = UnsafeTransfer(batch)
-        first.0.eventLoop.execute {
-            for (channel, buffer) in box.value { channel.writeAndFlush(buffer, promise: nil) }
-        }
-    }
-
     func stop() {
         stopping.store(true, ordering: .relaxed)
         for server in servers { try? server.close().wait() }
-        let channels = outbound.withLockedValue { $0.compactMap { $0 } }
+        let channels = outbound.withLockedValue { $0.compactMap { $0?.channel } }
         for channel in channels { try? channel.close().wait() }
         try? group.syncShutdownGracefully()
     }
@@ -117,13 +128,19 @@ final class InboundHandler<Message: WireCodable & Sendable>: ChannelInboundHandl
     typealias InboundIn = Frame
 
     let transport: Transport<Message>
-    let clientSide: Bool
-    let channel: Channel
+    /// On a client connection, the connection that requests are answered on; nil on a peer's
+    /// inbound connection (the protocol thread writes to peers on its own outbound connections).
+    let client: Connection?
 
-    init(transport: Transport<Message>, clientSide: Bool, channel: Channel) {
+    init(transport: Transport<Message>, client: Connection?) {
         self.transport = transport
-        self.clientSide = clientSide
-        self.channel = channel
+        self.client = client
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        // Before the first read, so before the connection reaches the protocol thread.
+        client?.attachDirectDescriptor()
+        context.fireChannelActive()
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -132,20 +149,20 @@ final class InboundHandler<Message: WireCodable & Sendable>: ChannelInboundHandl
             guard frame.header.clusterID == transport.config.clusterID else {
                 throw NodeError("frame from cluster \(frame.header.clusterID)")
             }
-            switch (clientSide, frame.header.kind) {
-            case (false, .hello):
+            switch (client, frame.header.kind) {
+            case (nil, .hello):
                 guard transport.config.cluster.members.contains(frame.header.sender), frame.header.sender != transport.config.id else {
                     throw NodeError("hello from unknown node \(frame.header.sender)")
                 }
-            case (false, .peer):
+            case (nil, .peer):
                 let message = try frame.body.decodeWhole(Message.self)
                 transport.inbox.pushWaiting(.peer(from: frame.header.sender, message))
-            case (true, .request):
+            case let (client?, .request):
                 let request = try frame.body.decodeWhole(ClientRequest.self)
-                transport.inbox.pushWaiting(.request(request, channel))
-            case (true, .control):
+                transport.inbox.pushWaiting(.request(request, client))
+            case let (client?, .control):
                 let request = try frame.body.decodeWhole(ControlRequest.self)
-                transport.inbox.pushWaiting(.control(request, channel))
+                transport.inbox.pushWaiting(.control(request, client))
             default:
                 throw NodeError("unexpected \(frame.header.kind) frame")
             }
@@ -162,7 +179,12 @@ final class InboundHandler<Message: WireCodable & Sendable>: ChannelInboundHandl
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        if clientSide { transport.inbox.pushWaiting(.clientClosed(ObjectIdentifier(channel))) }
+        if let client {
+            client.markClosed()
+            // Forget the client's sessions, and close the duplicate descriptor (which keeps the
+            // socket open, so the client would not see the close until then).
+            transport.inbox.pushWaiting(.connectionClosed(client))
+        }
         context.fireChannelInactive()
     }
 }

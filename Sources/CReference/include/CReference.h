@@ -28,6 +28,14 @@ cref_hand_off_result cref_mutex_queue_hand_off(uint64_t items, uint32_t batch, u
 /// round_trips) with each round trip in nanoseconds, sorted. Returns 0, or -1 on a socket error.
 int cref_tcp_ping_pong(uint32_t round_trips, uint32_t size, uint64_t *latencies);
 
+/// A plain blocking client of a node process, shaped like `cref_tcp_ping_pong`'s client: connects
+/// to 127.0.0.1:`port` (TCP_NODELAY), then `warmup` + `round_trips` times writes the `frame_size`
+/// bytes of `frame` (one request frame) and reads one reply frame (a u32 little-endian length,
+/// then that many bytes, at most 64 KiB). Fills `latencies` (length round_trips) with the timed
+/// round trips in nanoseconds, sorted. Returns 0, or -1 on a socket error or an oversized reply.
+int cref_frame_round_trips(uint16_t port, const void *frame, uint32_t frame_size, uint32_t warmup,
+                           uint32_t round_trips, uint64_t *latencies);
+
 /// Appends `size` bytes then fdatasync, `appends` times, to a fresh file at `path` (removed after).
 /// Fills `latencies` with each append+sync in nanoseconds, sorted. Returns 0, or -1 on an I/O error.
 int cref_append_fdatasync(const char *path, uint32_t appends, uint32_t size, uint64_t *latencies);
