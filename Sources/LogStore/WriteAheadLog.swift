@@ -186,7 +186,7 @@ public final class WriteAheadLog: @unchecked Sendable {
     /// protocol thread) between `start` and `stop`. Never blocks unless the arena or the chunk
     /// ring is full; then it waits for the appender (spinning briefly, then parked).
     @discardableResult
-    public func submit(_ writes: some Collection<StorageWrite>) -> UInt64 {
+    public func submit(_ writes: ArraySlice<StorageWrite>) -> UInt64 {
         // Relaxed: see `start`; this only catches use before start or after stop.
         precondition(acceptingSubmissions.load(ordering: .relaxed), "submit() needs a started, not stopped, log")
         // Encoded in a local copy, put back at the end: a class's stored property would cost a
@@ -203,6 +203,20 @@ public final class WriteAheadLog: @unchecked Sendable {
         self.encoder = encoder
         producerLastSequence += UInt64(writes.count)
         return producerLastSequence
+    }
+
+    /// `submit` for a whole array (a replica's `Effects.writes`).
+    @discardableResult
+    public func submit(_ writes: [StorageWrite]) -> UInt64 {
+        submit(writes[...])
+    }
+
+    /// `submit` for any other collection, copied into an array slice first. The concrete
+    /// overloads exist because a generic `submit` called from another module runs unspecialised,
+    /// which costs a heap allocation per write on the hot path.
+    @discardableResult
+    public func submit(_ writes: some Collection<StorageWrite>) -> UInt64 {
+        submit(ArraySlice(writes))
     }
 
     /// Hands the encoded chunk, if any, to the appender: bytes into the arena first, then the
