@@ -2,8 +2,8 @@ import BenchCore
 import Glibc
 import Synchronization
 
-/// The writing end of the log: the active segment, the sequence numbers, and a batch being built
-/// for `appendAndSync` (the appender thread commits bytes the protocol thread already encoded). It is owned by one thread at a time and never locked: the caller of
+/// The writing end of the log: the active segment and the sequence numbers. It writes batches
+/// of records encoded elsewhere (by `submit` or `appendAndSync`, with `ChunkEncoder`). It is owned by one thread at a time and never locked: the caller of
 /// `appendAndSync` before `start()` (under the log's lifecycle lock), the appender thread between
 /// `start()` and `stop()` (handed over by `pthread_create`, handed back by `pthread_join`, both of
 /// which order memory), and `stop()`/`deinit` when closing.
@@ -25,8 +25,6 @@ final class SegmentWriter {
 
     /// The sequence number of the first record of the batch being built.
     private(set) var nextSequence: UInt64
-    /// The batch being built by `withBatch` (for `appendAndSync`); its buffer is reused.
-    private var batch = RecordBatch()
 
     /// The counters, shared with readers of `WriteAheadLog.statistics`; updated in place once per
     /// batch (an uncontended lock costs far less than the sync it accounts for).
@@ -52,26 +50,6 @@ final class SegmentWriter {
     }
 
     deinit { close() }
-
-    /// Lets `body` add records to the batch; one exclusive access for many records.
-    @inline(__always)
-    func withBatch<Result>(_ body: (inout RecordBatch) throws -> Result) rethrows -> Result {
-        try body(&batch)
-    }
-
-    /// Writes the batch built with `withBatch` as one batch (see `commit(_:_:records:lastEntry:)`)
-    /// and empties it; nil when the batch is empty.
-    func commit() throws -> WriteAheadLog.DurabilityReport? {
-        guard batch.recordCount > 0 else {
-            precondition(batch.byteCount == 0, "an empty batch has no bytes")
-            return nil
-        }
-        let report = try batch.buffer.bytes.withUnsafeBytes { bytes in
-            try commit(bytes, UnsafeRawBufferPointer(start: nil, count: 0), records: batch.recordCount, lastEntry: batch.lastEntry)
-        }
-        batch.removeAll()
-        return report
-    }
 
     /// Writes `records` encoded records, the bytes of `first` followed by those of `second`, with
     /// one `writev`, calls `afterWrite` (the bytes are now the kernel's: the caller may reuse its
@@ -147,30 +125,5 @@ final class SegmentWriter {
             _ = Glibc.close(directoryFD)
             directoryFD = -1
         }
-    }
-}
-
-/// The records of one batch, encoded back to back, and what the durability report needs.
-struct RecordBatch {
-    private(set) var buffer = WireWriter(capacity: 1 << 16)
-    private(set) var recordCount = 0
-    /// The last `.entry` added.
-    private(set) var lastEntry: (index: LogIndex, term: Term)?
-
-    var byteCount: Int { buffer.count }
-
-    @inline(__always)
-    mutating func add(_ write: StorageWrite) {
-        if let entry = RecordFormat.append(write, to: &buffer) {
-            lastEntry = entry
-        }
-        recordCount += 1
-    }
-
-    /// Empties the batch, keeping the buffer's capacity.
-    mutating func removeAll() {
-        buffer.removeAll()
-        recordCount = 0
-        lastEntry = nil
     }
 }

@@ -267,12 +267,16 @@ public final class WriteAheadLog: @unchecked Sendable {
             guard case .idle = state else {
                 preconditionFailure("appendAndSync() is for a log whose appender is not started")
             }
-            writer.withBatch { batch in
-                for write in writes { batch.add(write) }
-            }
+            guard !writes.isEmpty else { return nil }
+            // The producer's encoder, idle before `start`; one batch whatever its chunk budget.
+            defer { encoder.removeAll() }
+            for write in writes { _ = encoder.add(write) }
             producerLastSequence += UInt64(writes.count)
-            let report = try writer.commit()
-            assert(report == nil || report!.throughSequence == producerLastSequence)
+            let report = try encoder.bytes.bytes.withUnsafeBytes { bytes in
+                try writer.commit(bytes, UnsafeRawBufferPointer(start: nil, count: 0), records: encoder.recordCount,
+                                  lastEntry: encoder.lastEntry)
+            }
+            assert(report.throughSequence == producerLastSequence)
             return report
         }
     }
