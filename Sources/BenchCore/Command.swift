@@ -185,31 +185,43 @@ extension Value: WireCodable {
     /// The largest value the codec accepts (1 MiB): a garbage length cannot allocate more.
     public static let sizeLimit = 1 << 20
 
-    @inlinable public func encode(to writer: inout WireWriter) { writer.writeBytes(bytes) }
+    @inlinable public func encode(to writer: inout WireWriter) { encode(into: &writer) }
+    @inlinable public func encode<Sink: WireSink>(into sink: inout Sink) { sink.writeLengthPrefixed(bytes) }
     @inlinable public init(from reader: inout WireReader) throws {
         self.init(bytes: try reader.readBytes(limit: Value.sizeLimit))
     }
 }
 
 extension Command: WireCodable {
-    public func encode(to writer: inout WireWriter) {
+    public func encode(to writer: inout WireWriter) { encode(into: &writer) }
+
+    /// Inlined so that a log record's encoder borrows the command's values instead of copying
+    /// them: an opaque call could release them, as far as the optimizer knows (see `WireSink`).
+    @inlinable @inline(__always) public func encode<Sink: WireSink>(into sink: inout Sink) {
         switch self {
         case let .get(key):
-            writer.write(UInt8(1)); writer.write(key)
+            sink.writeByte(1); sink.writeLittleEndian(key)
         case let .put(key, value):
-            writer.write(UInt8(2)); writer.write(key); writer.write(value)
+            sink.writeByte(2); sink.writeLittleEndian(key); value.encode(into: &sink)
         case let .compareAndSet(key, expected, new):
-            writer.write(UInt8(3)); writer.write(key); writer.write(expected); writer.write(new)
+            sink.writeByte(3); sink.writeLittleEndian(key)
+            if let expected { sink.writeByte(1); expected.encode(into: &sink) } else { sink.writeByte(0) }
+            new.encode(into: &sink)
         case let .transaction(deltas):
-            writer.write(UInt8(4)); writer.write(deltas)
+            // By index, not `for in`: an iterator holds (and finally releases) its own copy of
+            // the array, and a possible release makes the optimizer copy the whole command.
+            sink.writeByte(4); sink.writeLittleEndian(UInt32(deltas.count))
+            for index in deltas.indices { deltas[index].encode(into: &sink) }
         case let .readBalances(keys):
-            writer.write(UInt8(5)); writer.write(keys)
+            sink.writeByte(5); sink.writeLittleEndian(UInt32(keys.count))
+            for index in keys.indices { sink.writeLittleEndian(keys[index]) }
         case let .acquireLock(lock, lease, stamp):
-            writer.write(UInt8(6)); writer.write(lock); writer.write(lease.nanoseconds); writer.write(stamp)
+            sink.writeByte(6); sink.writeLittleEndian(lock); sink.writeLittleEndian(lease.nanoseconds)
+            sink.writeLittleEndian(stamp.nanoseconds)
         case let .releaseLock(lock):
-            writer.write(UInt8(7)); writer.write(lock)
+            sink.writeByte(7); sink.writeLittleEndian(lock)
         case let .readLocal(key):
-            writer.write(UInt8(8)); writer.write(key)
+            sink.writeByte(8); sink.writeLittleEndian(key)
         }
     }
 
@@ -236,8 +248,9 @@ extension Command: WireCodable {
 }
 
 extension ClientRequest: WireCodable {
-    @inlinable public func encode(to writer: inout WireWriter) {
-        writer.write(client); writer.write(seq); writer.write(command)
+    @inlinable public func encode(to writer: inout WireWriter) { encode(into: &writer) }
+    @inlinable public func encode<Sink: WireSink>(into sink: inout Sink) {
+        sink.writeLittleEndian(client.rawValue); sink.writeLittleEndian(seq); command.encode(into: &sink)
     }
     @inlinable public init(from reader: inout WireReader) throws {
         self.init(client: try reader.read(ClientID.self), seq: try reader.readUInt64(), command: try reader.read(Command.self))
@@ -291,7 +304,10 @@ extension ClientReply: WireCodable {
 }
 
 extension AccountDelta: WireCodable {
-    @inlinable public func encode(to writer: inout WireWriter) { writer.write(account); writer.write(amount) }
+    @inlinable public func encode(to writer: inout WireWriter) { encode(into: &writer) }
+    @inlinable public func encode<Sink: WireSink>(into sink: inout Sink) {
+        sink.writeLittleEndian(account); sink.writeLittleEndian(amount)
+    }
     @inlinable public init(from reader: inout WireReader) throws {
         self.init(account: try reader.readUInt64(), amount: try reader.readInt64())
     }

@@ -50,13 +50,15 @@ public enum StorageWrite: Hashable, Sendable {
 }
 
 extension EntryPayload: WireCodable {
+    @inlinable public func encode(to writer: inout WireWriter) { encode(into: &writer) }
+
     /// Inlinable so that a caller's switch over its payload borrows the bytes instead of copying
     /// them (encoding runs for every log record and every replicated entry).
-    @inlinable public func encode(to writer: inout WireWriter) {
+    @inlinable public func encode<Sink: WireSink>(into sink: inout Sink) {
         switch self {
-        case .noop: writer.write(UInt8(1))
-        case let .command(request): writer.write(UInt8(2)); writer.write(request)
-        case let .record(bytes): writer.write(UInt8(3)); writer.writeBytes(bytes)
+        case .noop: sink.writeByte(1)
+        case let .command(request): sink.writeByte(2); request.encode(into: &sink)
+        case let .record(bytes): sink.writeByte(3); sink.writeLengthPrefixed(bytes)
         }
     }
 

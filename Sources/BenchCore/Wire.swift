@@ -99,6 +99,40 @@ public struct WireWriter: Sendable {
     }
 }
 
+/// Where wire-encoded bytes go. `WireWriter` (a growable array) is the usual sink; the log
+/// encodes its records straight into raw memory through another. The types a log record holds
+/// (`EntryPayload` and what it contains) encode through `encode(into:)`, generic over the sink,
+/// so one implementation serves both: specialised for `WireWriter` it is the same code as before.
+///
+/// Why raw memory for the log: while a record's payload is borrowed, an append that may grow an
+/// array may also release it, so the compiler retains and releases every payload around the
+/// append (a third of the cost of encoding a 128-byte record, measured). A sink whose growth
+/// releases nothing (and says so) encodes without that.
+public protocol WireSink {
+    /// Appends `bytes` unchanged.
+    mutating func appendRaw(_ bytes: UnsafeRawBufferPointer)
+}
+
+extension WireSink {
+    @inlinable public mutating func writeByte(_ v: UInt8) { withUnsafeBytes(of: v) { appendRaw($0) } }
+    @inlinable public mutating func writeLittleEndian<T: FixedWidthInteger>(_ v: T) {
+        withUnsafeBytes(of: v.littleEndian) { appendRaw($0) }
+    }
+    /// A bool byte, then the value's u32 (the form of an optional `NodeID`).
+    @inlinable public mutating func writeOptional(_ v: NodeID?) {
+        if let v { writeByte(1); writeLittleEndian(v.rawValue) } else { writeByte(0) }
+    }
+    /// A u32 length, then the bytes (the form of `WireWriter.writeBytes`).
+    @inlinable public mutating func writeLengthPrefixed(_ v: [UInt8]) {
+        writeLittleEndian(UInt32(v.count))
+        v.withUnsafeBytes { appendRaw($0) }
+    }
+}
+
+extension WireWriter: WireSink {
+    @inlinable public mutating func appendRaw(_ raw: UnsafeRawBufferPointer) { bytes.append(contentsOf: raw) }
+}
+
 /// Reads little-endian fields from a borrowed buffer, checking every bound. Lengths are checked
 /// against the bytes that remain before anything is allocated, so a hostile length cannot make
 /// the reader allocate more than the buffer holds.

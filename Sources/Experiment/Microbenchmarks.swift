@@ -167,8 +167,8 @@ public enum Microbenchmarks {
 
     static func appender(_ options: Options) throws -> [Figure] {
         let directory = options.scratch.path
-        var appender: [Double] = [], raw: [Double] = [], batches: [Double] = []
-        var appender64: [Double] = [], raw64: [Double] = []
+        var appender: [Double] = [], raw: [Double] = [], perSync: [Double] = [], perWrite: [Double] = []
+        var appender64: [Double] = [], raw64: [Double] = [], perSync64: [Double] = []
         var syncs1: [UInt64] = []
         var encode: [Double] = []
         for rep in 0..<options.repetitions {
@@ -176,22 +176,31 @@ public enum Microbenchmarks {
             encode.append(AppenderBenchmark.encodeOnly(appends: 200_000, payloadBytes: 128))
             let saturated = try AppenderBenchmark.saturate(directory: directory, appends: 200_000, payloadBytes: 128)
             appender.append(saturated.appendsPerSecond)
-            batches.append(saturated.meanBatch)
+            perSync.append(saturated.recordsPerSync)
+            perWrite.append(200_000 / Double(saturated.batches))
+            // The reference makes as many syncs for the same records: the appender's gain may
+            // come only from overlapping its writes with its syncs, not from syncing less often.
             raw.append(try AppenderBenchmark.rawWriteSync(directory: directory, appends: 200_000, payloadBytes: 128,
-                                                          batch: max(1, Int(saturated.meanBatch.rounded()))))
+                                                          batch: max(1, Int(saturated.recordsPerSync.rounded()))))
             var capped = LogOptions()
             capped.maxBatchRecords = 64
-            appender64.append(try AppenderBenchmark.saturate(directory: directory, appends: 50_000, payloadBytes: 128, options: capped).appendsPerSecond)
-            raw64.append(try AppenderBenchmark.rawWriteSync(directory: directory, appends: 50_000, payloadBytes: 128, batch: 64))
+            let saturated64 = try AppenderBenchmark.saturate(directory: directory, appends: 50_000, payloadBytes: 128, options: capped)
+            appender64.append(saturated64.appendsPerSecond)
+            perSync64.append(saturated64.recordsPerSync)
+            // Small writes cost syscalls the one-write reference would not make: this reference
+            // makes the same writes and syncs as the appender did, serially.
+            raw64.append(try AppenderBenchmark.rawWriteSync(directory: directory, appends: 50_000, payloadBytes: 128, batch: 64,
+                                                            writesPerSync: max(1, saturated64.batches / max(1, saturated64.syncs))))
             var latencies = [UInt64](repeating: 0, count: 200)
             if cref_append_fdatasync(directory + "/cb-fsync-\(getpid())", 200, 128, &latencies) == 0 { syncs1.append(latencies[100]) }
         }
         return [
-            ratioFigure("log appender at saturation (128 B records, mean batch \(Int(median(batches))))",
+            ratioFigure("log appender at saturation (128 B records, \(Int(median(perWrite))) per write, \(Int(median(perSync))) per sync)",
                         value: median(appender) / 1e3, unit: "k appends/s",
-                        reference: "raw write+fdatasync, same batch", referenceValue: median(raw) / 1e3, atLeast: 0.9),
-            ratioFigure("log appender, batches capped at 64", value: median(appender64) / 1e3, unit: "k appends/s",
-                        reference: "raw write+fdatasync, batch 64", referenceValue: median(raw64) / 1e3, atLeast: 0.9),
+                        reference: "raw write+fdatasync, same records per sync", referenceValue: median(raw) / 1e3, atLeast: 0.9),
+            ratioFigure("log appender, writes capped at 64 records (\(Int(median(perSync64))) per sync)",
+                        value: median(appender64) / 1e3, unit: "k appends/s",
+                        reference: "raw writes+fdatasync, same writes and syncs, serial", referenceValue: median(raw64) / 1e3, atLeast: 0.9),
             Figure(name: "log: encoding a 128 B record on the protocol thread", value: median(encode), unit: "ns/record"),
             Figure(name: "C append 128 B + fdatasync, p50", value: Double(syncs1.sorted()[syncs1.count / 2]) / 1e3, unit: "µs"),
         ]

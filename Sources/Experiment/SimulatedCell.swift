@@ -70,7 +70,7 @@ enum SimulatedCell {
         }
 
         if !result.violations.isEmpty && verdict == "linearizable" { verdict = "INVARIANT-VIOLATED" }
-        var lockFindings = LockFindings(cell: cell, history: result.history)
+        let lockFindings = LockFindings(cell: cell, history: result.history)
         lockFindings.judge(verdict: &verdict, violations: &violations, detail: &detail)
 
         var row = ResultRow.describing(cell, repetition: repetition, seed: seed)

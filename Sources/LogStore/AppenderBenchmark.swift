@@ -5,14 +5,17 @@ import Glibc
 /// same run. Both write the same records (an entry with a `.record` payload of `payloadBytes`).
 ///
 /// - `saturate`: one producer builds and submits `appends` entries as fast as the log takes them,
-///   in submits of `submitRecords` (encoding them, as `submit` does); the appender batches
-///   whatever accumulates (group commit).
+///   in submits of `submitRecords` (encoding them, as `submit` does); the appender writes
+///   whatever accumulates as one batch, and each sync covers every batch written before it
+///   (group commit).
 /// - `encodeOnly`: the producer's share alone, in nanoseconds per record.
-/// - `rawWriteSync`: a plain loop of one `write` of `batch` pre-encoded records and one
-///   `fdatasync`, with no ring, thread, encoding or checksum: the most the disk gives at that
-///   batch size. Compare `saturate` with `rawWriteSync(batch:)` at the batch size `saturate`
-///   reached (its mean batch); the appender's target is at least 0.9x. It returns appends per
-///   second (a plain `Double`: Swift has no one-element labelled tuple).
+/// - `rawWriteSync`: a plain serial loop of `writesPerSync` `write`s of `batch` pre-encoded
+///   records each, then one `fdatasync`, with no ring, thread, encoding or checksum. With one
+///   write per sync and `batch` the records per sync `saturate` reached, it is the most a serial
+///   loop gets from the disk for the same number of syncs: the appender's target is at least
+///   0.9x of that. With `saturate`'s own write size and writes per sync, it is the serial
+///   equivalent of exactly the syscalls the appender made. It returns appends per second (a
+///   plain `Double`: Swift has no one-element labelled tuple).
 ///
 /// Each run works in a fresh subdirectory of `directory` and removes it afterwards.
 public enum AppenderBenchmark {
@@ -22,7 +25,7 @@ public enum AppenderBenchmark {
 
     public static func saturate(
         directory: String, appends: Int, payloadBytes: Int, options: LogOptions = LogOptions()
-    ) throws -> (appendsPerSecond: Double, syncs: Int, meanBatch: Double, maxBatch: Int) {
+    ) throws -> (appendsPerSecond: Double, syncs: Int, recordsPerSync: Double, batches: Int, maxBatch: Int) {
         precondition(appends > 0, "appends must be positive")
         precondition(payloadBytes >= 0, "payloadBytes must not be negative")
         let workDirectory = try scratchDirectory(in: directory, label: "saturate")
@@ -36,8 +39,8 @@ public enum AppenderBenchmark {
         let elapsedNanos = FileIO.monotonicNanos() - start
         let statistics = log.statistics
         precondition(statistics.records == appends, "every append was written")
-        return (Double(appends) / (Double(elapsedNanos) / 1e9), statistics.batches,
-                statistics.batchRecordsMean, statistics.batchRecordsMax)
+        return (Double(appends) / (Double(elapsedNanos) / 1e9), statistics.syncs, statistics.syncRecordsMean,
+                statistics.batches, statistics.batchRecordsMax)
     }
 
     /// What `submit` costs the protocol thread per record: encoding and checksumming `appends`
@@ -50,11 +53,11 @@ public enum AppenderBenchmark {
         var checksum = 0
         let start = FileIO.monotonicNanos()
         producer.run { writes in
-            for index in writes.indices where encoder.add(writes[index]) {
-                checksum &+= encoder.bytes.count
-                encoder.removeAll()
+            encoder.add(contentsOf: writes) { full in
+                checksum &+= full.byteCount
+                full.removeAll()
             }
-            checksum &+= encoder.bytes.count
+            checksum &+= encoder.byteCount
             encoder.removeAll()
         }
         let elapsedNanos = FileIO.monotonicNanos() - start
@@ -63,10 +66,11 @@ public enum AppenderBenchmark {
     }
 
     public static func rawWriteSync(
-        directory: String, appends: Int, payloadBytes: Int, batch: Int
+        directory: String, appends: Int, payloadBytes: Int, batch: Int, writesPerSync: Int = 1
     ) throws -> Double {
         precondition(appends > 0, "appends must be positive")
         precondition(batch > 0, "batch must be positive")
+        precondition(writesPerSync > 0, "writesPerSync must be positive")
         let workDirectory = try scratchDirectory(in: directory, label: "raw")
         defer { FileIO.removeFlatDirectory(workDirectory) }
         let path = workDirectory + "/raw.log"
@@ -80,12 +84,17 @@ public enum AppenderBenchmark {
         let recordSize = writer.count / batch
         let start = FileIO.monotonicNanos()
         var written = 0
+        var writesSinceSync = 0
         try writer.bytes.withUnsafeBytes { whole in
             while written < appends {
                 let count = min(batch, appends - written)
                 try FileIO.writeAll(fd, UnsafeRawBufferPointer(rebasing: whole[..<(count * recordSize)]), path: path)
-                try FileIO.fdatasync(fd, path: path)
                 written += count
+                writesSinceSync += 1
+                if writesSinceSync == writesPerSync || written == appends {
+                    try FileIO.fdatasync(fd, path: path)
+                    writesSinceSync = 0
+                }
             }
         }
         let elapsedNanos = FileIO.monotonicNanos() - start

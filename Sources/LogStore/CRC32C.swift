@@ -28,7 +28,12 @@ public enum CRC32C {
     public static var usesHardware: Bool { hardwareAvailable }
 
     /// Advances the raw (not inverted) CRC register over `buffer`.
-    @usableFromInline
+    ///
+    /// `releasenone` (true: it reads two lazily initialised globals, whose initialisers release
+    /// nothing that existed before): without it, the first-use initialisation looks to the
+    /// optimizer like a call that may release objects, and a log record's payload, borrowed while
+    /// its record is checksummed, would be retained and released around every call.
+    @usableFromInline @_effects(releasenone) @inline(never)
     static func update(_ register: UInt32, _ buffer: UnsafeRawBufferPointer) -> UInt32 {
         guard let base = buffer.baseAddress, buffer.count > 0 else { return register }
         if hardwareAvailable {

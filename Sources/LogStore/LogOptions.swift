@@ -4,8 +4,9 @@ import BenchCore
 public struct LogOptions: Sendable, Hashable {
     /// Whether a batch is forced to the disk before it is reported durable.
     public enum SyncMode: String, Sendable, Hashable, CaseIterable {
-        /// One `fdatasync` per batch (and an `fsync` of the directory per new segment): a write
-        /// reported durable survives a power failure.
+        /// A batch is reported durable only after an `fdatasync` that started once it was written
+        /// (and an `fsync` of the directory per new segment): a write reported durable survives a
+        /// power failure.
         case fdatasync
         /// No syncs at all: a batch is reported durable once `write` returns, so it survives a
         /// process crash but not a machine crash. For measuring what durability costs.
@@ -16,10 +17,10 @@ public struct LogOptions: Sendable, Hashable {
     /// segment. Batches are never split, so a segment can exceed this by one batch.
     public var segmentSizeBytes: Int
     public var syncMode: SyncMode
-    /// Added after every batch's sync (also in `.none` mode, where it stands in for the sync):
-    /// injects a slow disk.
+    /// Added after every sync (also in `.none` mode, where it stands in for the sync): injects a
+    /// slow disk.
     public var extraSyncDelay: Duration
-    /// A batch takes at most this many records...
+    /// A batch (one `writev`) takes at most this many records...
     public var maxBatchRecords: Int
     /// ...and stops taking records once its encoded size reaches this many bytes. It grows by
     /// whole submitted chunks, and the chunk that reaches the budget is included; a `submit` is cut
@@ -72,8 +73,10 @@ public struct LogStatistics: Sendable, Hashable, CustomStringConvertible {
     /// Histogram buckets: bucket `k` counts batches of `2^k ..< 2^(k+1)` records.
     public static let histogramBucketCount = 32
 
+    /// Batches written, each with one `writev`.
     public var batches: Int = 0
-    /// `fdatasync` calls on segments (equal to `batches` in `.fdatasync` mode, 0 in `.none`).
+    /// `fdatasync` calls on segments (0 in `.none` mode). One sync covers every batch written
+    /// before it started, so at saturation a sync covers several batches (see `SyncStage`).
     public var syncs: Int = 0
     public var records: Int = 0
     /// Bytes written to segments (records, including their length and crc fields).
@@ -94,12 +97,13 @@ public struct LogStatistics: Sendable, Hashable, CustomStringConvertible {
     public init() {}
 
     public var batchRecordsMean: Double { batches == 0 ? 0 : Double(records) / Double(batches) }
+    /// Records made durable per `fdatasync`, once every written batch is synced (after `stop`):
+    /// the group-commit size (0 in `.none` mode).
+    public var syncRecordsMean: Double { syncs == 0 ? 0 : Double(records) / Double(syncs) }
 
-    mutating func recordBatch(records count: Int, bytes size: Int, synced: Bool, collectTime: Duration = .zero,
-                              writeTime: Duration, syncTime: Duration) {
+    mutating func recordWrite(records count: Int, bytes size: Int, collectTime: Duration, writeTime: Duration) {
         precondition(count > 0, "a batch holds at least one record")
         batches += 1
-        if synced { syncs += 1 }
         records += count
         bytes += size
         batchRecordsMax = max(batchRecordsMax, count)
@@ -107,6 +111,10 @@ public struct LogStatistics: Sendable, Hashable, CustomStringConvertible {
         batchRecordsHistogram[bucket] += 1
         collectTimeTotal = collectTimeTotal + collectTime
         writeTimeTotal = writeTimeTotal + writeTime
+    }
+
+    mutating func recordSync(synced: Bool, syncTime: Duration) {
+        if synced { syncs += 1 }
         syncTimeTotal = syncTimeTotal + syncTime
         syncTimeMax = max(syncTimeMax, syncTime)
     }

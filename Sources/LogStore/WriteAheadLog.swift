@@ -2,11 +2,13 @@
 //
 // The protocol thread encodes a replica's `StorageWrite`s itself (length, CRC-32C and all) into a
 // byte arena it shares with one appender thread, and describes each submitted chunk in an SPSC
-// ring. The appender takes every chunk queued since its last sync as one batch (group commit),
-// writes the batch's bytes to the file straight from the arena with one `writev` (no copy, no
-// per-record work on the appender), gives the arena space back, makes the batch durable with one
-// `fdatasync`, and reports it with one callback. While a sync is in flight the protocol thread
-// keeps encoding and pushing; the next batch is whatever accumulated meanwhile (pipelining).
+// ring. The appender takes every chunk queued since its last write as one batch, writes the
+// batch's bytes to the file straight from the arena with one `writev` (no copy, no per-record
+// work on the appender), and gives the arena space back. The sync stage then makes it durable
+// with one `fdatasync` and reports it with one callback: on the appender thread when nothing else
+// is queued, else on the syncer thread while the appender writes the next batch, and one sync
+// covers every batch written before it started (group commit). So the pipeline has three stages
+// in flight at once: the protocol thread encoding, the appender writing, the syncer syncing.
 // Recovery stops at the first torn or corrupt record, truncates there, and rebuilds exactly the
 // `DurableState` that `DurableState.apply` gives for the surviving writes in order.
 //
@@ -18,12 +20,17 @@
 // truncated or overwritten entries (a few percent for Raft or Paxos), so the log does not do it;
 // real reclamation needs snapshots of the key-value state, which is a protocol-level feature.
 //
-// Why the protocol thread encodes: at saturation the appender's only serial work is then the
-// write and the sync, so it keeps pace with a raw write+fdatasync loop (the first design encoded
-// on the appender, between syncs, and reached 0.4-0.6x of that loop); and a record's bytes cross
-// threads once, in bulk, instead of as a `StorageWrite` whose arrays both threads retain and
-// release. Encoding costs the protocol thread tens of nanoseconds per record, which it pays
-// anyway for the same entries' network frames. `AppenderBenchmark` measures the result.
+// Why the protocol thread encodes: the appender's serial work is then only I/O (the first design
+// encoded on the appender, between syncs, and reached 0.4-0.6x of a raw write+fdatasync loop);
+// and a record's bytes cross threads once, in bulk, instead of as a `StorageWrite` whose arrays
+// both threads retain and release. Encoding costs the protocol thread tens of nanoseconds per
+// record, which it pays anyway for the same entries' network frames.
+//
+// Why a separate sync stage: with write and sync in one thread the appender reached 0.82-0.93x of
+// a serial write+fdatasync loop at the same batch size, the gap being the encoding thread's load
+// on the neighbouring core slowing the appender's own syscalls. Overlapping a batch's `writev`
+// with the previous batch's `fdatasync` removes the write from the serial path instead of racing
+// it. `AppenderBenchmark` measures the result.
 
 import BenchCore
 import Glibc
@@ -39,14 +46,16 @@ import Synchronization
 /// - Writes become durable in the order they were submitted; a `DurabilityReport` with
 ///   `throughSequence` s means every write with a sequence number up to s is on disk (synced, in
 ///   `.fdatasync` mode) and survives a crash.
-/// - Reports arrive in increasing `throughSequence`, on the appender thread, one per batch.
+/// - Reports arrive in increasing `throughSequence`, one per sync (covering one or more batches),
+///   on the appender or the syncer thread, never two at once.
 /// - After a crash (of the machine in `.fdatasync` mode, of the process in `.none` mode), `open`
 ///   returns the state of a prefix of the submitted writes that contains every reported one.
 /// - Sequence numbers count writes from 1 over the log's whole life, across restarts.
 ///
-/// Threads: the appender thread ("wal-appender") does all file I/O after `start`, so the
-/// protocol thread never blocks on the disk (only on a full arena or ring, when it outruns the
-/// disk); encoding and checksumming happen in `submit`, on the submitting thread.
+/// Threads: the appender thread ("wal-appender") writes and the syncer thread ("wal-syncer")
+/// syncs, when the appender has more to write (see `SyncStage`); after `start` the protocol
+/// thread never blocks on the disk (only on a full arena or ring, when it outruns the disk).
+/// Encoding and checksumming happen in `submit`, on the submitting thread.
 ///
 /// `@unchecked Sendable`: the shared mutable state is the byte arena and the chunk ring (each
 /// SPSC, used by one producer and the appender), the lifecycle and statistics (each behind a
@@ -55,12 +64,12 @@ import Synchronization
 /// lock before `start`), `carriedOver` and `consumedOffset` only by the appender thread, and the
 /// writer only by its current owner (see `SegmentWriter`).
 public final class WriteAheadLog: @unchecked Sendable {
-    /// What one synced batch made durable.
+    /// What one sync made durable.
     public struct DurabilityReport: Sendable {
         /// Every write with a sequence number up to this one is durable.
         public var throughSequence: UInt64
-        /// The last `.entry` in the batch, if it held one: what `Input.persisted(through:term:)`
-        /// reports to the replica.
+        /// The last `.entry` among the writes this report is the first to cover, if any: what
+        /// `Input.persisted(through:term:)` reports to the replica.
         public var lastEntry: (index: LogIndex, term: Term)?
 
         public init(throughSequence: UInt64, lastEntry: (index: LogIndex, term: Term)?) {
@@ -104,7 +113,7 @@ public final class WriteAheadLog: @unchecked Sendable {
 
     private enum Lifecycle {
         case idle
-        case running(PosixThread)
+        case running(appender: PosixThread, syncStage: SyncStage)
         case stopped
     }
     private let lifecycle = Mutex<Lifecycle>(.idle)
@@ -158,21 +167,24 @@ public final class WriteAheadLog: @unchecked Sendable {
         }
     }
 
-    /// Starts the appender thread. `onDurable` runs on that thread once per synced batch, in
-    /// order; keep it short (hand the report to the protocol thread's inbox), since the next
-    /// batch waits for it. It must never wait for the protocol thread: that thread may itself be
-    /// waiting in `submit` for ring space only the appender can free. Call once, before
-    /// `submit`, and call `stop` when done (the running thread keeps the log alive).
+    /// Starts the appender and syncer threads. `onDurable` runs once per sync, in order, on
+    /// either thread (never on both at once); keep it short (hand the report to the protocol
+    /// thread's inbox), since the next sync waits for it. It must never wait for the protocol
+    /// thread: that thread may itself be waiting in `submit` for ring space only the appender can
+    /// free. Call once, before `submit`, and call `stop` when done (the running threads keep the
+    /// log alive).
     public func start(onDurable: @escaping @Sendable (DurabilityReport) -> Void) {
         lifecycle.withLock { state in
             guard case .idle = state else { preconditionFailure("start() is called once, on an open log") }
+            let syncStage = SyncStage(writer: writer, reportedThrough: producerLastSequence, onDurable: onDurable)
             do {
-                let thread = try PosixThread(name: "wal-appender") { [self] in
-                    runAppender(onDurable: onDurable)
+                try syncStage.start()
+                let appender = try PosixThread(name: "wal-appender") { [self] in
+                    runAppender(syncStage: syncStage)
                 }
-                state = .running(thread)
+                state = .running(appender: appender, syncStage: syncStage)
             } catch {
-                preconditionFailure("cannot start the appender thread: \(error)")
+                preconditionFailure("cannot start the log's threads: \(error)")
             }
             // Relaxed: only a precondition in `submit` reads this; the thread that submits is the
             // one that called start() (or was ordered after it by the caller).
@@ -190,15 +202,9 @@ public final class WriteAheadLog: @unchecked Sendable {
         // Relaxed: see `start`; this only catches use before start or after stop.
         precondition(acceptingSubmissions.load(ordering: .relaxed), "submit() needs a started, not stopped, log")
         // Encoded in a local copy, put back at the end: a class's stored property would cost a
-        // dynamic exclusivity check on every record. Emptying the property first leaves the local
-        // copy's buffer uniquely referenced, so it is appended to in place.
+        // dynamic exclusivity check on every record. (The copy shares the record buffer.)
         var encoder = self.encoder
-        self.encoder = ChunkEncoder.placeholder
-        // By index: `writes[index]` is passed borrowed, where `for write in writes` would copy
-        // (retain and release) every write.
-        for index in writes.indices {
-            if encoder.add(writes[index]) { send(&encoder) }
-        }
+        encoder.add(contentsOf: writes) { send(&$0) }
         send(&encoder)
         self.encoder = encoder
         producerLastSequence += UInt64(writes.count)
@@ -223,11 +229,11 @@ public final class WriteAheadLog: @unchecked Sendable {
     /// descriptor, whose publication makes the bytes visible (see `ByteRing`).
     private func send(_ encoder: inout ChunkEncoder) {
         guard encoder.recordCount > 0 else { return }
-        var chunk = Chunk(byteCount: encoder.bytes.count, recordCount: encoder.recordCount, lastEntry: encoder.lastEntry)
+        var chunk = Chunk(byteCount: encoder.byteCount, recordCount: encoder.recordCount, lastEntry: encoder.lastEntry)
         if chunk.byteCount <= arena.capacity {
-            _ = encoder.bytes.bytes.withUnsafeBytes { arena.write($0) }
+            _ = arena.write(encoder.bytes)
         } else {
-            chunk.oversized = encoder.bytes.bytes
+            chunk.oversized = [UInt8](encoder.bytes)
         }
         chunks.pushWaiting(chunk)
         encoder.removeAll()
@@ -243,14 +249,15 @@ public final class WriteAheadLog: @unchecked Sendable {
                 return
             case .idle:
                 break
-            case let .running(thread):
+            case let .running(appender, syncStage):
                 // Relaxed: see `start`.
                 acceptingSubmissions.store(false, ordering: .relaxed)
                 // Releasing: pairs with the appender's acquiring load; the writes submitted before
                 // stop() are then visible to its final drain.
                 stopRequested.store(true, ordering: .releasing)
                 chunks.wake()
-                thread.join()
+                appender.join() // It writes, syncs and reports everything before it returns.
+                syncStage.stop()
             }
             state = .stopped
             writer.close()
@@ -272,17 +279,14 @@ public final class WriteAheadLog: @unchecked Sendable {
             defer { encoder.removeAll() }
             for write in writes { _ = encoder.add(write) }
             producerLastSequence += UInt64(writes.count)
-            let report = try encoder.bytes.bytes.withUnsafeBytes { bytes in
-                try writer.commit(bytes, UnsafeRawBufferPointer(start: nil, count: 0), records: encoder.recordCount,
-                                  lastEntry: encoder.lastEntry)
-            }
+            let report = try writer.commit(encoder.bytes, records: encoder.recordCount, lastEntry: encoder.lastEntry)
             assert(report.throughSequence == producerLastSequence)
             return report
         }
     }
 
     /// Changes the extra delay before every sync completes (a slow disk), effective from the next
-    /// batch. Safe from any thread.
+    /// sync. Safe from any thread.
     public func setExtraSyncDelay(_ delay: Duration) {
         precondition(delay >= .zero, "a delay is not negative")
         writer.extraSyncDelayNanos.store(delay.nanoseconds, ordering: .relaxed)
@@ -293,9 +297,16 @@ public final class WriteAheadLog: @unchecked Sendable {
         writer.statistics.withLock { $0 }
     }
 
-    /// The appender thread: take a batch of whatever is queued, write it from where it lies, sync
-    /// it, report it; park when nothing is queued; after `stop()`, drain to empty and return.
-    private func runAppender(onDurable: @Sendable (DurabilityReport) -> Void) {
+    /// How long the appender, caught up while a sync is in flight, waits before it looks for
+    /// more to write (unless the sync ends first): long enough that the producer's chunks pile up
+    /// into one write, short against a sync (hundreds of microseconds to milliseconds), so what
+    /// accumulates is still written before the sync in flight ends.
+    static let napNanos: Int64 = 100_000
+
+    /// The appender thread: take a batch of whatever is queued, write it from where it lies,
+    /// publish it to the sync stage (syncing it here if nothing else is queued); park when nothing
+    /// is queued; after `stop()`, drain to empty, sync, and return.
+    private func runAppender(syncStage: SyncStage) {
         while true {
             // Acquiring: pairs with the releasing store in `stop()`. Loaded before the drain, so
             // a true value means the drain below sees every write submitted before stop().
@@ -305,22 +316,31 @@ public final class WriteAheadLog: @unchecked Sendable {
             if batch.recordCount > 0 {
                 assert(batch.recordCount <= options.maxBatchRecords, "the record budget holds")
                 let collectTime = Duration.nanoseconds(FileIO.monotonicNanos() - collectStart)
-                let report: DurabilityReport
+                // A segment is closed only once every batch in it is synced: its descriptor is
+                // what the sync stage syncs.
+                if writer.needsNewSegment { syncStage.drain() }
+                let written: (throughSequence: UInt64, target: SegmentWriter.SyncTarget)
                 do {
-                    report = try write(batch, collectTime: collectTime)
+                    written = try write(batch, collectTime: collectTime)
                 } catch {
-                    // Fail-stop: after a failed write or fdatasync the batch's fate is unknown and
-                    // retrying a sync can falsely succeed, so no write may be reported durable
-                    // again. A crashed node is a failure every protocol here tolerates.
+                    // Fail-stop: after a failed write the batch's fate is unknown, so no write
+                    // may be reported durable again. A crashed node is a failure every protocol
+                    // here tolerates.
                     fatalError("LogStore: \(error); the log can no longer promise durability")
                 }
-                onDurable(report)
+                // With nothing more queued, waking the syncer would only add a thread hop to
+                // this batch's report.
+                let moreQueued = carriedOverStart < carriedOver.count || !chunks.isEmpty
+                syncStage.published(throughSequence: written.throughSequence, lastEntry: batch.lastEntry,
+                                    target: written.target, syncHere: !moreQueued)
                 continue
             }
             if stopping {
                 assert(carriedOver.isEmpty, "carried-over chunks open the next batch, so none are left")
+                syncStage.drain()
                 return
             }
+            if syncStage.napWhileSyncing(nanoseconds: Self.napNanos) { continue }
             // Parks until the producer publishes or stop() wakes us (a wake is remembered).
             _ = chunks.waitForItems(deadlineNanos: nil)
         }
@@ -370,21 +390,22 @@ public final class WriteAheadLog: @unchecked Sendable {
         return batch
     }
 
-    /// Writes `batch` with one `writev`, releases its arena bytes as soon as the kernel has them
-    /// (the producer refills the arena during the sync), syncs, and returns the report.
-    private func write(_ batch: Batch, collectTime: Duration) throws -> DurabilityReport {
+    /// Writes `batch` with one `writev` and releases its arena bytes as soon as the kernel has
+    /// them; returns its last sequence number and where to sync it.
+    private func write(_ batch: Batch, collectTime: Duration) throws -> (throughSequence: UInt64, target: SegmentWriter.SyncTarget) {
         if let oversized = batch.oversized {
             return try oversized.withUnsafeBytes { bytes in
-                try writer.commit(bytes, UnsafeRawBufferPointer(start: nil, count: 0), records: batch.recordCount,
-                                  lastEntry: batch.lastEntry, collectTime: collectTime)
+                try writer.write(bytes, UnsafeRawBufferPointer(start: nil, count: 0), records: batch.recordCount,
+                                 collectTime: collectTime)
             }
         }
         let end = consumedOffset + batch.byteCount
         let (first, second) = arena.regions(from: consumedOffset, to: end)
-        let report = try writer.commit(first, second, records: batch.recordCount, lastEntry: batch.lastEntry,
-                                       collectTime: collectTime) { arena.release(upTo: end) }
+        let written = try writer.write(first, second, records: batch.recordCount, collectTime: collectTime) {
+            arena.release(upTo: end)
+        }
         consumedOffset = end
-        return report
+        return written
     }
 }
 
@@ -393,33 +414,42 @@ public final class WriteAheadLog: @unchecked Sendable {
 struct ChunkEncoder {
     let bytesMax: Int
     let recordsMax: Int
-    private(set) var bytes: WireWriter
+    private var sink: RecordSink
     private(set) var recordCount = 0
     private(set) var lastEntry: (index: LogIndex, term: Term)?
 
     init(bytesMax: Int, recordsMax: Int) {
-        self.init(bytesMax: bytesMax, recordsMax: recordsMax, capacity: min(bytesMax, 1 << 16) + 4_096)
-    }
-
-    private init(bytesMax: Int, recordsMax: Int, capacity: Int) {
         self.bytesMax = bytesMax
         self.recordsMax = recordsMax
-        self.bytes = WireWriter(capacity: capacity)
+        self.sink = RecordSink(buffer: RecordBuffer(capacity: min(bytesMax, 1 << 16) + 4_096))
     }
 
-    /// Holds an encoder's place while `submit` works on it (allocates nothing).
-    static let placeholder = ChunkEncoder(bytesMax: 1, recordsMax: 1, capacity: 0)
+    /// The encoded records; valid until the next `add` or `removeAll`.
+    var bytes: UnsafeRawBufferPointer { sink.buffer.bytes }
+    var byteCount: Int { sink.count }
 
     /// Encodes `write`; returns true when the chunk is full and should be sent.
     @inline(__always)
     mutating func add(_ write: StorageWrite) -> Bool {
-        if let entry = RecordFormat.append(write, to: &bytes) { lastEntry = entry }
+        if let entry = RecordFormat.append(write, to: &sink) { lastEntry = entry }
         recordCount += 1
-        return recordCount >= recordsMax || bytes.count >= bytesMax
+        return recordCount >= recordsMax || sink.count >= bytesMax
+    }
+
+    /// Encodes `writes` in order, calling `send` whenever the chunk is full (it must empty it).
+    /// Reads the writes through a buffer pointer, whose subscript lends each one, where an array
+    /// slice's subscript returns a copy.
+    @inline(__always)
+    mutating func add(contentsOf writes: ArraySlice<StorageWrite>, send: (inout ChunkEncoder) -> Void) {
+        writes.withUnsafeBufferPointer { buffer in
+            for index in buffer.indices where add(buffer[index]) {
+                send(&self)
+            }
+        }
     }
 
     mutating func removeAll() {
-        bytes.removeAll()
+        sink.buffer.removeAll()
         recordCount = 0
         lastEntry = nil
     }

@@ -26,12 +26,15 @@ enum SpinPolicy {
 /// Waiters must re-check their condition while holding the mutex, and signallers must change the
 /// state before taking the mutex: then a signal can never fall between a waiter's check and its
 /// wait, because the signaller cannot take the mutex in that window.
-@usableFromInline
-final class ParkingSpot {
+///
+/// Public for the log's sync stage, which guards a few fields with the mutex and waits on the
+/// condition. `@unchecked Sendable`: it holds only pointers to pthread objects, which are made to
+/// be shared between threads.
+public final class ParkingSpot: @unchecked Sendable {
     private let mutex: UnsafeMutablePointer<pthread_mutex_t>
     private let condition: UnsafeMutablePointer<pthread_cond_t>
 
-    init() {
+    public init() {
         mutex = .allocate(capacity: 1)
         mutex.initialize(to: pthread_mutex_t())
         condition = .allocate(capacity: 1)
@@ -57,19 +60,19 @@ final class ParkingSpot {
         mutex.deallocate()
     }
 
-    func lock() {
+    public func lock() {
         let result = pthread_mutex_lock(mutex)
         precondition(result == 0, "pthread_mutex_lock failed: \(result)")
     }
 
-    func unlock() {
+    public func unlock() {
         let result = pthread_mutex_unlock(mutex)
         precondition(result == 0, "pthread_mutex_unlock failed: \(result)")
     }
 
     /// Waits with the mutex held until signalled, a spurious wake-up, or `deadlineNanos`
     /// (CLOCK_MONOTONIC; nil waits without a deadline). The caller re-checks its condition.
-    func wait(deadlineNanos: UInt64?) {
+    public func wait(deadlineNanos: UInt64?) {
         guard let deadlineNanos else {
             let result = pthread_cond_wait(condition, mutex)
             precondition(result == 0, "pthread_cond_wait failed: \(result)")
@@ -84,7 +87,7 @@ final class ParkingSpot {
     }
 
     /// Takes the mutex and wakes every waiter; the caller has already changed the state.
-    func wakeAll() {
+    public func wakeAll() {
         lock()
         let result = pthread_cond_broadcast(condition)
         precondition(result == 0, "pthread_cond_broadcast failed: \(result)")

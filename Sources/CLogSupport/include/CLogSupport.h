@@ -19,4 +19,8 @@ uint32_t clog_crc32c_hardware(uint32_t crc, const void *bytes, size_t count);
 /// Glibc module does not define. Returns 0 or an errno value.
 int clog_set_current_thread_name(const char *name);
 
+/// Copies the calling thread's name into `buffer` (16 bytes hold any name), so tests can tell
+/// which of the log's threads ran a callback. Returns 0 or an errno value.
+int clog_current_thread_name(char *buffer, size_t size);
+
 #endif
