@@ -29,10 +29,12 @@ public enum CRC32C {
 
     /// Advances the raw (not inverted) CRC register over `buffer`.
     ///
-    /// `releasenone` (true: it reads two lazily initialised globals, whose initialisers release
-    /// nothing that existed before): without it, the first-use initialisation looks to the
-    /// optimizer like a call that may release objects, and a log record's payload, borrowed while
-    /// its record is checksummed, would be retained and released around every call.
+    /// `releasenone`: without it, the first-use initialisation of the two lazily initialised
+    /// globals below looks to the optimizer like a call that may release any object, and a log
+    /// record's payload, borrowed while its record is checksummed, would be retained and
+    /// released around every call. What the function does release is harmless to that promise:
+    /// the initialisers' own temporaries, and (software path only) a balanced retain and release
+    /// of the `tables` array, which the global keeps alive; no object a caller holds is freed.
     @usableFromInline @_effects(releasenone) @inline(never)
     static func update(_ register: UInt32, _ buffer: UnsafeRawBufferPointer) -> UInt32 {
         guard let base = buffer.baseAddress, buffer.count > 0 else { return register }

@@ -8,8 +8,9 @@ public struct LogOptions: Sendable, Hashable {
         /// (and an `fsync` of the directory per new segment): a write reported durable survives a
         /// power failure.
         case fdatasync
-        /// No syncs at all: a batch is reported durable once `write` returns, so it survives a
-        /// process crash but not a machine crash. For measuring what durability costs.
+        /// No syncs at all: a batch is reported durable once it is written (after any
+        /// `extraSyncDelay`), so it survives a process crash but not a machine crash. For
+        /// measuring what durability costs.
         case none
     }
 
@@ -67,8 +68,9 @@ public struct LogOptions: Sendable, Hashable {
     }
 }
 
-/// Counters of a log's work since it was opened. A batch is one `write` plus (in `.fdatasync`
-/// mode) one `fdatasync`, reported with one durability callback.
+/// Counters of a log's work since it was opened. A batch is one `writev`; a sync (in `.fdatasync`
+/// mode, one `fdatasync`) covers every batch written before it began and is reported with one
+/// durability callback.
 public struct LogStatistics: Sendable, Hashable, CustomStringConvertible {
     /// Histogram buckets: bucket `k` counts batches of `2^k ..< 2^(k+1)` records.
     public static let histogramBucketCount = 32

@@ -29,7 +29,8 @@ final class SegmentWriter {
     private(set) var nextSequence: UInt64
 
     /// The counters, shared with readers of `WriteAheadLog.statistics`; updated in place once per
-    /// batch (an uncontended lock costs far less than the sync it accounts for).
+    /// write (by the owner) and once per sync (by whichever thread syncs): a lock taken that
+    /// rarely costs far less than the I/O it accounts for.
     let statistics: Mutex<LogStatistics>
 
     init(directory: String, directoryFD: Int32, options: LogOptions,
@@ -124,8 +125,8 @@ final class SegmentWriter {
         return WriteAheadLog.DurabilityReport(throughSequence: through, lastEntry: lastEntry)
     }
 
-    /// Closes the full segment (already durable: every batch is synced before it is reported)
-    /// and creates the next one, named after the first write it will hold. The directory is
+    /// Closes the full segment (already durable: the owner has every batch in it synced before
+    /// it writes one that starts a new segment; see `needsNewSegment`) and creates the next one, named after the first write it will hold. The directory is
     /// fsynced before any record goes in, so a synced record can never sit in a file whose name
     /// a crash forgets.
     private func startSegment(firstSequence: UInt64) throws {

@@ -33,6 +33,8 @@ final class SyncStage: @unchecked Sendable {
     private var target: SegmentWriter.SyncTarget?
     private var reportedThrough: UInt64
     private var syncing = false
+    /// The appender is in `napWhileSyncing`: the syncer leaves the next sync to it (see there).
+    private var appenderNapping = false
     private var exiting = false
     private var thread: PosixThread?
 
@@ -104,23 +106,38 @@ final class SyncStage: @unchecked Sendable {
     }
 
     /// The appender, with nothing queued: if a sync is in flight, waits until it ends or
-    /// `nanoseconds` pass and returns true; otherwise returns false at once (the appender then
-    /// parks on its ring). Nothing written now could join the sync in flight anyway, so there is
-    /// no hurry; parked on the ring instead, the appender would be woken by every chunk the
-    /// producer pushes, a syscall on the protocol thread each time, and would write each chunk
-    /// on its own.
+    /// `nanoseconds` pass and returns true; otherwise returns false at once. Nothing written now
+    /// could join the sync in flight anyway, so there is no hurry; parked on its ring instead,
+    /// the appender would be woken by every chunk the producer pushes (a syscall on the protocol
+    /// thread each time) and would write each chunk on its own.
+    ///
+    /// A sync that ends during the nap wakes the appender, and the syncer does not start the
+    /// next sync meanwhile: the appender first writes what arrived during the nap and publishes
+    /// it (or, finding nothing, calls `syncPending`), so that arrival joins the next sync rather
+    /// than waiting for the one after.
     func napWhileSyncing(nanoseconds: Int64) -> Bool {
         spot.lock()
         defer { spot.unlock() }
         guard syncing else { return false }
+        appenderNapping = true
         spot.wait(deadlineNanos: UInt64(FileIO.monotonicNanos() + nanoseconds))
+        appenderNapping = false
         return true
+    }
+
+    /// The appender, with nothing queued and about to park: syncs on this thread whatever is
+    /// published but not reported, unless a sync is in flight (which the syncer follows up).
+    /// After a nap the syncer may have left that to the appender.
+    func syncPending() {
+        spot.lock()
+        if !syncing && writtenThrough > reportedThrough { syncEverythingPublished() }
+        spot.unlock()
     }
 
     private func runSyncer() {
         spot.lock()
         while true {
-            if !syncing && writtenThrough > reportedThrough {
+            if !syncing && !appenderNapping && writtenThrough > reportedThrough {
                 syncEverythingPublished()
                 // The appender may be waiting in `drain` for the token.
                 spot.unlock()

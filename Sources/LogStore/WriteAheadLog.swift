@@ -62,7 +62,8 @@ import Synchronization
 /// `Mutex`), and `stopRequested` (an atomic). `producerLastSequence` and the `encoder` are touched
 /// only by the producer (the protocol thread, or the caller of `appendAndSync` under the lifecycle
 /// lock before `start`), `carriedOver` and `consumedOffset` only by the appender thread, and the
-/// writer only by its current owner (see `SegmentWriter`).
+/// writer only by its current owner (see `SegmentWriter`), except its `sync`, which the sync
+/// stage may run on the syncer thread (safe by design; see `SegmentWriter.sync`).
 public final class WriteAheadLog: @unchecked Sendable {
     /// What one sync made durable.
     public struct DurabilityReport: Sendable {
@@ -298,15 +299,17 @@ public final class WriteAheadLog: @unchecked Sendable {
     }
 
     /// How long the appender, caught up while a sync is in flight, waits before it looks for
-    /// more to write (unless the sync ends first): long enough that the producer's chunks pile up
-    /// into one write, short against a sync (hundreds of microseconds to milliseconds), so what
-    /// accumulates is still written before the sync in flight ends.
+    /// more to write (unless the sync ends first; see `SyncStage.napWhileSyncing`): long enough
+    /// that the producer's chunks pile up into one write, short against a sync (hundreds of
+    /// microseconds to milliseconds). A nap that finds nothing is not repeated: the appender then
+    /// parks on its ring, so a long sync (a slow disk) costs no periodic wake-ups.
     static let napNanos: Int64 = 100_000
 
     /// The appender thread: take a batch of whatever is queued, write it from where it lies,
     /// publish it to the sync stage (syncing it here if nothing else is queued); park when nothing
     /// is queued; after `stop()`, drain to empty, sync, and return.
     private func runAppender(syncStage: SyncStage) {
+        var nappedSinceLastBatch = false
         while true {
             // Acquiring: pairs with the releasing store in `stop()`. Loaded before the drain, so
             // a true value means the drain below sees every write submitted before stop().
@@ -333,6 +336,7 @@ public final class WriteAheadLog: @unchecked Sendable {
                 let moreQueued = carriedOverStart < carriedOver.count || !chunks.isEmpty
                 syncStage.published(throughSequence: written.throughSequence, lastEntry: batch.lastEntry,
                                     target: written.target, syncHere: !moreQueued)
+                nappedSinceLastBatch = false
                 continue
             }
             if stopping {
@@ -340,7 +344,12 @@ public final class WriteAheadLog: @unchecked Sendable {
                 syncStage.drain()
                 return
             }
-            if syncStage.napWhileSyncing(nanoseconds: Self.napNanos) { continue }
+            if !nappedSinceLastBatch && syncStage.napWhileSyncing(nanoseconds: Self.napNanos) {
+                nappedSinceLastBatch = true
+                continue
+            }
+            syncStage.syncPending()
+            nappedSinceLastBatch = false
             // Parks until the producer publishes or stop() wakes us (a wake is remembered).
             _ = chunks.waitForItems(deadlineNanos: nil)
         }

@@ -19,11 +19,12 @@ public enum NodeSignals {
 }
 
 /// One node process: a replica driven by a protocol thread, fed by the transport through an MPSC
-/// ring, persisting through the write-ahead log's appender thread.
+/// ring, persisting through the write-ahead log's appender and syncer threads.
 ///
 ///     NIO event loop ──frames──▶ MPSC ring ──▶ protocol thread (batch → handle → .flush → effects)
-///                                                 │ writes ──▶ WAL appender (group commit, fdatasync)
-///                                                 │◀── .durable ── (pushed into the same ring)
+///                                                 │ writes ──▶ WAL appender (writev) ─▶ sync stage (fdatasync)
+///                                                 │◀── .durable ── (pushed into the same ring, by
+///                                                 │               the appender or the syncer)
 ///                                                 └── frames ──▶ one send() per connection per batch,
 ///                                                      straight into the socket; only what the kernel
 ///                                                      does not take (and what must queue behind it)

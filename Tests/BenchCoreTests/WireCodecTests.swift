@@ -37,6 +37,38 @@ final class WireCodecTests: XCTestCase {
         for write in writes { XCTAssertEqual(try StorageWrite(decoding: write.encodedBytes()), write) }
     }
 
+    /// The wire form of every command kind, byte by byte, written out by hand: the form is what
+    /// nodes exchange and what logs on disk hold, so it must not drift when encoders change
+    /// (round trips alone would not notice both sides changing together).
+    func testCommandBytesAreTheDocumentedForm() {
+        func le(_ v: UInt64) -> [UInt8] { (0..<8).map { UInt8(truncatingIfNeeded: v >> (8 * $0)) } }
+        func le32(_ v: UInt32) -> [UInt8] { (0..<4).map { UInt8(truncatingIfNeeded: v >> (8 * $0)) } }
+        let value: [UInt8] = [9, 8, 7]
+        let cases: [(Command, [UInt8])] = [
+            (.get(key: 5), [1] + le(5)),
+            (.put(key: 6, value: Value(bytes: value)), [2] + le(6) + le32(3) + value),
+            (.compareAndSet(key: 7, expected: nil, new: Value(bytes: value)), [3] + le(7) + [0] + le32(3) + value),
+            (.compareAndSet(key: 7, expected: Value(bytes: [1]), new: Value(bytes: value)),
+             [3] + le(7) + [1] + le32(1) + [1] + le32(3) + value),
+            (.transaction([AccountDelta(account: 1, amount: -2), AccountDelta(account: 3, amount: 2)]),
+             [4] + le32(2) + le(1) + le(UInt64(bitPattern: -2)) + le(3) + le(2)),
+            (.readBalances([4, 5]), [5] + le32(2) + le(4) + le(5)),
+            (.acquireLock(lock: 8, lease: .milliseconds(3), stamp: Instant(nanoseconds: 11)),
+             [6] + le(8) + le(3_000_000) + le(11)),
+            (.releaseLock(lock: 8), [7] + le(8)),
+            (.readLocal(key: 9), [8] + le(9)),
+        ]
+        for (command, expected) in cases {
+            XCTAssertEqual(command.encodedBytes(), expected, "\(command)")
+            let request = ClientRequest(client: 2, seq: 3, command: command)
+            XCTAssertEqual(request.encodedBytes(), le(2) + le(3) + expected)
+            XCTAssertEqual(EntryPayload.command(request).encodedBytes(), [2] + le(2) + le(3) + expected)
+            XCTAssertEqual(try Command(decoding: expected), command)
+        }
+        XCTAssertEqual(EntryPayload.record(value).encodedBytes(), [3] + le32(3) + value)
+        XCTAssertEqual(EntryPayload.noop.encodedBytes(), [1])
+    }
+
     /// Every truncation of a valid encoding is an error, never a crash and never a wrong value.
     func testEveryTruncationThrows() {
         for request in Self.samples {
