@@ -23,8 +23,8 @@ public enum NodeSignals {
 ///
 ///     NIO event loop ──frames──▶ MPSC ring ──▶ protocol thread (batch → handle → .flush → effects)
 ///                                                 │ writes ──▶ WAL appender (writev) ─▶ sync stage (fdatasync)
-///                                                 │◀── .durable ── (pushed into the same ring, by
-///                                                 │               the appender or the syncer)
+///                                                 │◀── durability reports (a mailbox, and a
+///                                                 │    wake-up marker in the same ring)
 ///                                                 └── frames ──▶ one send() per connection per batch,
 ///                                                      straight into the socket; only what the kernel
 ///                                                      does not take (and what must queue behind it)
@@ -38,6 +38,7 @@ public final class NodeRuntime<R: Replica>: @unchecked Sendable {
     let inbox: MPSCRing<NodeInput<R.Message>>
     let transport: Transport<R.Message>
     let wal: WriteAheadLog
+    let durable = DurableMailbox()
     let stopRequested = ManagedAtomic<Bool>(false)
     let startedAt = MonotonicClock.nowNanos()
 
@@ -111,7 +112,10 @@ public final class NodeRuntime<R: Replica>: @unchecked Sendable {
     /// Runs the protocol thread until `requestStop` (or a `.stop` control command), then stops the
     /// appender (syncing what is queued) and the transport.
     public func run() {
-        wal.start { [inbox] report in inbox.pushWaiting(.durable(report)) }
+        // Never waits: the log's threads must not wait for the protocol thread (see DurableMailbox).
+        wal.start { [durable, inbox] report in
+            if durable.post(report) { _ = inbox.tryPush(.durableReady) }
+        }
         let thread = ProtocolThreadHandle(name: "protocol") { [self] in protocolLoop() }
         thread.join()
         wal.stop()
@@ -143,6 +147,12 @@ public final class NodeRuntime<R: Replica>: @unchecked Sendable {
             var worked = fireDueTimers(now: now)
             worked = releaseDelayed(now: now) || worked
             let drained = inbox.drain(maxCount: config.batchInputsMax) { input in self.accept(input, now: now) }
+            // After the drain: a report posted before its `.durableReady` marker was drained is
+            // taken here, in the same batch.
+            if let durability = durable.take() {
+                applyDurable(durability, now: now)
+                worked = true
+            }
             if drained > 0 || worked {
                 report.batches += 1
                 report.inputs += UInt64(drained)
@@ -176,17 +186,23 @@ public final class NodeRuntime<R: Replica>: @unchecked Sendable {
             replica.handle(.request(request), now: now, into: &effects)
         case let .control(request, connection):
             answer(request, on: connection)
-        case let .durable(durability):
-            durableSeq = durability.throughSequence
-            releaseDeferred()
-            if let last = durability.lastEntry {
-                replica.handle(.persisted(through: last.index, term: last.term), now: now, into: &effects)
-            }
+        case .durableReady:
+            break // The loop takes the report from the mailbox after the drain.
         case let .connectionClosed(connection):
             // Exactly once per connection; nothing is written to it directly from here on.
             connection.closeDirectDescriptor()
             clientFrames[ObjectIdentifier(connection)] = nil
             clients = clients.filter { $0.value !== connection }
+        }
+    }
+
+    /// The log made every write through `durability.throughSequence` durable: release what
+    /// waited for it and tell the replica.
+    func applyDurable(_ durability: WriteAheadLog.DurabilityReport, now: Instant) {
+        durableSeq = durability.throughSequence
+        releaseDeferred()
+        if let last = durability.lastEntry {
+            replica.handle(.persisted(through: last.index, term: last.term), now: now, into: &effects)
         }
     }
 
