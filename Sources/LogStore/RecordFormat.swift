@@ -150,7 +150,7 @@ extension WireWriter: RecordTarget {
 ///
 /// A class, shared by copies of the struct that holds it (`ChunkEncoder`), which has one owner
 /// at a time (the producer). Not thread-safe.
-final class RecordBuffer {
+final class RecordBuffer: RecordTarget {
     private(set) var base: UnsafeMutableRawPointer?
     private(set) var count = 0
     private(set) var capacity: Int
@@ -170,7 +170,7 @@ final class RecordBuffer {
     func removeAll() { count = 0 }
 
     @inline(__always)
-    func append(_ raw: UnsafeRawBufferPointer) {
+    func appendRaw(_ raw: UnsafeRawBufferPointer) {
         guard let source = raw.baseAddress, raw.count > 0 else { return }
         if capacity - count < raw.count { grow(toAtLeast: count + raw.count) }
         (base.unsafelyUnwrapped + count).copyMemory(from: source, byteCount: raw.count)
@@ -193,17 +193,5 @@ final class RecordBuffer {
         }
         base = grown
         capacity = newCapacity
-    }
-}
-
-/// `RecordBuffer` as a `RecordTarget`.
-struct RecordSink: RecordTarget {
-    let buffer: RecordBuffer
-
-    @inline(__always) var count: Int { buffer.count }
-    @inline(__always) mutating func appendRaw(_ raw: UnsafeRawBufferPointer) { buffer.append(raw) }
-    @inline(__always)
-    mutating func withMutableBytes<Result>(from start: Int, _ body: (UnsafeMutableRawBufferPointer) -> Result) -> Result {
-        buffer.withMutableBytes(from: start, body)
     }
 }

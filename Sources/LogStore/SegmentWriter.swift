@@ -126,7 +126,8 @@ final class SegmentWriter {
     }
 
     /// Closes the full segment (already durable: the owner has every batch in it synced before
-    /// it writes one that starts a new segment; see `needsNewSegment`) and creates the next one, named after the first write it will hold. The directory is
+    /// it writes one that starts a new segment; see `needsNewSegment`) and creates the next one,
+    /// named after the first write it will hold. The directory is
     /// fsynced before any record goes in, so a synced record can never sit in a file whose name
     /// a crash forgets.
     private func startSegment(firstSequence: UInt64) throws {

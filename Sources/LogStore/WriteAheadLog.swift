@@ -423,26 +423,26 @@ public final class WriteAheadLog: @unchecked Sendable {
 struct ChunkEncoder {
     let bytesMax: Int
     let recordsMax: Int
-    private var sink: RecordSink
+    private var buffer: RecordBuffer
     private(set) var recordCount = 0
     private(set) var lastEntry: (index: LogIndex, term: Term)?
 
     init(bytesMax: Int, recordsMax: Int) {
         self.bytesMax = bytesMax
         self.recordsMax = recordsMax
-        self.sink = RecordSink(buffer: RecordBuffer(capacity: min(bytesMax, 1 << 16) + 4_096))
+        self.buffer = RecordBuffer(capacity: min(bytesMax, 1 << 16) + 4_096)
     }
 
     /// The encoded records; valid until the next `add` or `removeAll`.
-    var bytes: UnsafeRawBufferPointer { sink.buffer.bytes }
-    var byteCount: Int { sink.count }
+    var bytes: UnsafeRawBufferPointer { buffer.bytes }
+    var byteCount: Int { buffer.count }
 
     /// Encodes `write`; returns true when the chunk is full and should be sent.
     @inline(__always)
     mutating func add(_ write: StorageWrite) -> Bool {
-        if let entry = RecordFormat.append(write, to: &sink) { lastEntry = entry }
+        if let entry = RecordFormat.append(write, to: &buffer) { lastEntry = entry }
         recordCount += 1
-        return recordCount >= recordsMax || sink.count >= bytesMax
+        return recordCount >= recordsMax || buffer.count >= bytesMax
     }
 
     /// Encodes `writes` in order, calling `send` whenever the chunk is full (it must empty it).
@@ -458,7 +458,7 @@ struct ChunkEncoder {
     }
 
     mutating func removeAll() {
-        sink.buffer.removeAll()
+        buffer.removeAll()
         recordCount = 0
         lastEntry = nil
     }

@@ -368,17 +368,17 @@ import Testing
                                         payload: .command(ClientRequest(client: 9, seq: UInt64(position), command: command))))
         }
         let writes = workload.next(2_000) + commands
-        var sink = RecordSink(buffer: RecordBuffer(capacity: 0))
+        var buffer = RecordBuffer(capacity: 0)
         var writer = WireWriter()
         for write in writes {
-            let fromSink = RecordFormat.append(write, to: &sink)
+            let fromBuffer = RecordFormat.append(write, to: &buffer)
             let fromWriter = RecordFormat.append(write, to: &writer)
-            #expect(fromSink?.index == fromWriter?.index && fromSink?.term == fromWriter?.term)
+            #expect(fromBuffer?.index == fromWriter?.index && fromBuffer?.term == fromWriter?.term)
         }
-        #expect(sink.count == writer.count)
-        #expect([UInt8](sink.buffer.bytes) == writer.bytes)
-        sink.buffer.removeAll()
-        #expect(sink.count == 0 && sink.buffer.capacity >= writer.count)
+        #expect(buffer.count == writer.count)
+        #expect([UInt8](buffer.bytes) == writer.bytes)
+        buffer.removeAll()
+        #expect(buffer.count == 0 && buffer.capacity >= writer.count)
     }
 
     @Test func batchHistogramBuckets() {
